@@ -1,0 +1,177 @@
+"""A real distribution registry (Debian's docker-registry 2.8) on a free loopback port.
+
+Used by the tests, the demo and the benchmarks. Each instance has its own temporary storage,
+an htpasswd user, and deletes enabled or disabled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import bcrypt
+
+REGISTRY_BINARY_CANDIDATES = ("docker-registry", "registry")
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def find_registry_binary() -> str | None:
+    for name in REGISTRY_BINARY_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalRegistry:
+    """A running registry. ``host`` is ``127.0.0.1:PORT``; plain HTTP."""
+
+    root: Path
+    deletes_enabled: bool = True
+    username: str = "tester"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    port: int = field(default_factory=free_port)
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 20.0) -> LocalRegistry:
+        binary = find_registry_binary()
+        if binary is None:
+            raise RuntimeError("docker-registry is not installed (Debian package docker-registry)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        htpasswd = self.root / "htpasswd"
+        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        htpasswd.write_text(f"{self.username}:{hashed}\n")
+        config = self.root / "config.yml"
+        # JSON is YAML: no YAML writer needed.
+        config.write_text(
+            json.dumps(
+                {
+                    "version": 0.1,
+                    "log": {"level": "error", "accesslog": {"disabled": True}},
+                    "storage": {
+                        "filesystem": {"rootdirectory": str(self.root / "data")},
+                        "delete": {"enabled": self.deletes_enabled},
+                        "cache": {"blobdescriptor": "inmemory"},
+                    },
+                    "http": {"addr": self.host, "secret": secrets.token_hex(16)},
+                    "auth": {
+                        "htpasswd": {"realm": "registry-cleanup-tests", "path": str(htpasswd)}
+                    },
+                }
+            )
+        )
+        log = (self.root / "registry.log").open("ab")
+        self._process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=log, stderr=log, start_new_session=True
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                log = (self.root / "registry.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"docker-registry exited at start: {log}")
+            try:
+                self.request("GET", "/v2/")
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.05)
+        raise RuntimeError(f"docker-registry did not answer on {self.host} within {timeout}s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> LocalRegistry:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- direct HTTP, independent of regctl, for checking what really is there ------------
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        all_headers = {"Authorization": f"Basic {token}", **(headers or {})}
+        request = urllib.request.Request(
+            f"http://{self.host}{path}", method=method, headers=all_headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def tags(self, repository: str) -> list[str]:
+        status, _, body = self.request("GET", f"/v2/{repository}/tags/list?n=100000")
+        if status == 404:
+            return []
+        if status != 200:
+            raise RuntimeError(f"tag list of {repository}: HTTP {status} {body[:200]!r}")
+        listed: list[str] | None = json.loads(body).get("tags")
+        return sorted(listed or [])
+
+    def digest(self, repository: str, reference: str) -> str | None:
+        status, headers, _ = self.request(
+            "HEAD", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}
+        )
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"HEAD {repository}:{reference}: HTTP {status}")
+        return headers.get("Docker-Content-Digest") or headers.get("docker-content-digest")
+
+    def manifest_exists(self, repository: str, digest: str) -> bool:
+        return self.digest(repository, digest) is not None
+
+
+def registry_environment() -> dict[str, str]:
+    """The environment for child processes, without the caller's registry credentials."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "REGISTRY_CLEANUP_"))}

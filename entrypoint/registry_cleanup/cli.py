@@ -1,0 +1,310 @@
+"""The ``registry-cleanup`` command: options, environment bindings and exit codes. No logic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+
+from registry_cleanup import __version__
+from registry_cleanup.ci import CiContext
+from registry_cleanup.deletion import DeleteRequest, delete_tag, explain_failure, parse_digest
+from registry_cleanup.errors import EXIT_INPUT_ERROR, CleanupError, InputError
+from registry_cleanup.refs import REGISTRY_PATTERN, ImageRef
+from registry_cleanup.regctl import HostSettings, RegctlError, RegctlSession, TlsMode
+from registry_cleanup.report import Outcome, Status
+from registry_cleanup.safety import ProtectionRules
+
+PROG = "registry-cleanup"
+
+app = typer.Typer(
+    name=PROG,
+    help="Delete a branch's container image when the branch goes away, and nothing else.",
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    context: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Delete a branch's container image when the branch goes away, and nothing else."""
+    if context.invoked_subcommand is None:
+        typer.echo(context.get_help())
+
+
+DELETE_EPILOG = """\
+Examples:
+
+\b
+  # In a GitLab CI job: delete $CI_REGISTRY_IMAGE:$CI_COMMIT_REF_SLUG
+  registry-cleanup delete
+\b
+  # Only if the tag still points at the image this branch built
+  registry-cleanup delete --expect-digest "$IMAGE_DIGEST"
+\b
+  # At a terminal, against a plain-HTTP registry, showing what would happen
+  echo "$PASSWORD" | registry-cleanup delete localhost:5000/app:my-branch \\
+      --username me --password-stdin --tls disabled --dry-run
+
+Exit codes: 0 deleted, absent or skipped; 1 failed; 2 bad input (nothing was attempted).
+"""
+
+
+@app.command(epilog=DELETE_EPILOG)
+def delete(
+    ref: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="REF",
+            help="registry/repository:tag to delete. "
+            "Default: $CI_REGISTRY_IMAGE:$CI_COMMIT_REF_SLUG.",
+            show_default=False,
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CI_REGISTRY",
+            metavar="HOST",
+            help="Registry host the credentials are for.",
+            show_default=False,
+        ),
+    ] = None,
+    username: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CI_REGISTRY_USER",
+            metavar="USER",
+            help="Registry user name.",
+            show_default=False,
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the registry password from standard input (default: $CI_REGISTRY_PASSWORD).",
+        ),
+    ] = False,
+    tls: Annotated[
+        TlsMode,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_TLS",
+            case_sensitive=False,
+            help="TLS to the registry: enabled, insecure (no verification) or "
+            "disabled (plain HTTP).",
+        ),
+    ] = TlsMode.enabled,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_CA_FILE",
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            help="PEM file with the CA that signed the registry's certificate.",
+        ),
+    ] = None,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_PROTECT",
+            metavar="REGEX",
+            help="Never delete tags matching REGEX (whole tag). Repeatable; "
+            "the environment variable takes space-separated patterns.",
+        ),
+    ] = None,
+    protect_semver: Annotated[
+        bool,
+        typer.Option(
+            "--protect-semver/--no-protect-semver",
+            help="Protect release tags such as v1.2.3 and 1.2.",
+        ),
+    ] = True,
+    default_branch: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CI_DEFAULT_BRANCH",
+            metavar="BRANCH",
+            help="The default branch; its image is never deleted.",
+            show_default=False,
+        ),
+    ] = None,
+    expect_digest: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_EXPECT_DIGEST",
+            metavar="sha256:...",
+            help="Delete only if the tag still points at this digest.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            envvar="REGISTRY_CLEANUP_DRY_RUN",
+            help="Say what would happen; change nothing.",
+        ),
+    ] = False,
+    docker_config: Annotated[
+        bool,
+        typer.Option(
+            "--docker-config", help="Also use credentials and certificates from the Docker config."
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of a line.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show regctl's own messages.")
+    ] = False,
+) -> None:
+    """Delete one tag: by default the current branch's image, never a protected tag."""
+    ci = CiContext.from_env({**os.environ, "CI_DEFAULT_BRANCH": default_branch or ""})
+    target = ci.target_ref(ref)
+    login_host = _login_host(registry, target)
+    password = _read_password(password_stdin, username)
+    request = DeleteRequest(
+        target=target,
+        rules=ProtectionRules.build(
+            default_branch_tag=ci.default_branch_slug(),
+            patterns=protect or (),
+            protect_semver=protect_semver,
+        ),
+        expect_digest=parse_digest(expect_digest) if expect_digest else None,
+        dry_run=dry_run,
+        default_branch_pipeline=ci.default_branch if ci.is_default_branch_pipeline() else None,
+    )
+    log = _stderr_line if verbose else None
+    emit = _emitter(json_output, target)
+    try:
+        with RegctlSession(use_docker_config=docker_config, log=log) as session:
+            session.configure_host(target.registry, HostSettings(tls=tls, ca_file=ca_file))
+            if username and password and login_host:
+                session.login(login_host, username, password)
+            outcome = delete_tag(request, session)
+    except RegctlError as error:
+        emit.failure(explain_failure(error))
+    except CleanupError as error:
+        emit.failure(str(error))
+    emit.outcome(outcome)
+
+
+def _login_host(registry: str | None, target: ImageRef) -> str:
+    """The host to log in to: --registry / $CI_REGISTRY, which must be the image's host."""
+    if registry is None:
+        return target.registry
+    if REGISTRY_PATTERN.fullmatch(registry) is None:
+        raise InputError(
+            f"registry {registry!r} is not a host name; write host or host:port, no scheme or path"
+        )
+    if registry != target.registry:
+        raise InputError(
+            f"the credentials are for registry {registry} but {target} is on "
+            f"{target.registry}; pass --registry {target.registry}"
+        )
+    return registry
+
+
+def _read_password(from_stdin: bool, username: str | None) -> str | None:
+    if from_stdin:
+        if not username:
+            raise InputError("--password-stdin needs --username (or CI_REGISTRY_USER)")
+        password = sys.stdin.read().rstrip("\r\n")
+        if not password:
+            raise InputError("--password-stdin read an empty password")
+        return password
+    password = os.environ.get("CI_REGISTRY_PASSWORD") or None
+    if password and not username:
+        raise InputError("CI_REGISTRY_PASSWORD is set but CI_REGISTRY_USER is not")
+    return password
+
+
+class _Emitter:
+    """Prints one outcome the way the user asked, then ends the process with its exit code."""
+
+    def __init__(self, json_output: bool, target: ImageRef) -> None:
+        self._json = json_output
+        self._target = target
+
+    def outcome(self, outcome: Outcome) -> NoReturn:
+        if self._json:
+            typer.echo(outcome.as_json())
+        elif not outcome.status.is_failure:
+            typer.echo(outcome.as_line())
+        if outcome.status.is_failure:
+            _stderr_line(outcome.reason)
+            raise typer.Exit(1)
+        raise typer.Exit(0)
+
+    def failure(self, message: str) -> NoReturn:
+        if self._json:
+            failed = Outcome(
+                ref=str(self._target),
+                tag=self._target.tag,
+                digest=None,
+                status=Status.failed,
+                reason=message,
+            )
+            typer.echo(failed.as_json())
+        _stderr_line(message)
+        raise typer.Exit(1)
+
+
+def _emitter(json_output: bool, target: ImageRef) -> _Emitter:
+    return _Emitter(json_output, target)
+
+
+def _stderr_line(message: str) -> None:
+    typer.echo(f"{PROG}: {message}", err=True)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SystemExit unwinds the 'with' blocks, so the private regctl config is removed.
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        # Without standalone mode typer returns typer.Exit's code instead of exiting.
+        result = app(standalone_mode=False)
+    except InputError as error:
+        _stderr_line(f"error: {error}")
+        sys.exit(error.exit_code)
+    except CleanupError as error:
+        _stderr_line(str(error))
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _stderr_line("interrupted")
+        sys.exit(130)
+    except Exception as error:
+        # Usage errors from the option parser: one line, exit 2, like our own input errors.
+        if hasattr(error, "format_message") and getattr(error, "exit_code", None) == 2:
+            _stderr_line(f"error: {error.format_message()} (see {PROG} --help)")
+            sys.exit(EXIT_INPUT_ERROR)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,155 @@
+"""Delete one tag safely: check protection, resolve, compare, delete, and undo a clobber.
+
+The registry is reached through the small ``TagStore`` protocol so that the same steps serve
+regctl (the registry API) and, later, GitLab's REST API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.refs import ImageRef
+from registry_cleanup.regctl import Failure, RegctlError
+from registry_cleanup.report import Outcome, Status
+from registry_cleanup.safety import ProtectionRules, verdict
+
+DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def parse_digest(text: str, *, option: str = "--expect-digest") -> str:
+    if DIGEST_PATTERN.fullmatch(text) is None:
+        raise InputError(f"{option} {text!r} is not a digest; expected sha256: and 64 hex digits")
+    return text
+
+
+class TagStore(Protocol):
+    def digest(self, ref: ImageRef) -> str | None: ...
+    def tag_rm(self, ref: ImageRef) -> None: ...
+    def is_placeholder(self, ref: ImageRef) -> bool: ...
+    def copy(self, source: str, target: ImageRef) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    target: ImageRef
+    rules: ProtectionRules
+    expect_digest: str | None = None
+    dry_run: bool = False
+    # Set when the job itself runs for the default branch: nothing is deleted then.
+    default_branch_pipeline: str | None = None
+
+
+def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
+    """Carry out one deletion and return its outcome.
+
+    A refused or failed delete is an outcome (status failed, tag as before); errors that stop
+    us from even looking at the tag (bad credentials, unreachable registry) are raised.
+    """
+    target = request.target
+
+    def outcome(status: Status, reason: str, digest: str | None = None) -> Outcome:
+        return Outcome(ref=str(target), tag=target.tag, digest=digest, status=status, reason=reason)
+
+    if request.default_branch_pipeline is not None:
+        return outcome(
+            Status.skipped,
+            f"this pipeline runs for the default branch {request.default_branch_pipeline!r}",
+        )
+    protection = verdict(target.tag, request.rules)
+    if not protection.allowed:
+        return outcome(Status.skipped, protection.reason)
+
+    original = store.digest(target)
+    if original is None:
+        return outcome(Status.absent, "the tag does not exist; nothing to delete")
+    if request.expect_digest is not None and original != request.expect_digest:
+        return outcome(
+            Status.skipped,
+            f"the tag now points at {original}, not the expected {request.expect_digest}; "
+            "a newer pipeline pushed it",
+            original,
+        )
+    if request.dry_run:
+        return outcome(Status.would_delete, "dry run: nothing was changed", original)
+
+    try:
+        store.tag_rm(target)
+    except RegctlError as error:
+        if error.failure is Failure.not_found:
+            return outcome(
+                Status.absent, "the tag disappeared before it could be deleted", original
+            )
+        try:
+            restored = _undo_clobber(store, target, original, error)
+        except CleanupError as undo_error:
+            return outcome(Status.failed, str(undo_error), original)
+        return outcome(Status.failed, _explain(error, target, original, restored), original)
+    return outcome(
+        Status.deleted, "tag deleted; other tags on the same digest are untouched", original
+    )
+
+
+def _undo_clobber(store: TagStore, target: ImageRef, original: str, error: RegctlError) -> bool:
+    """regctl's fallback may have re-pointed the tag at its placeholder: point it back.
+
+    Returns True when the tag had to be restored.
+    """
+    current = store.digest(target)
+    if current is None or current == original:
+        return False
+    if not store.is_placeholder(target):
+        # Someone pushed a new image to this tag meanwhile: theirs, not ours, to keep.
+        raise CleanupError(
+            f"{error}; meanwhile {target} was re-pushed ({current}) and was left as it is"
+        )
+    try:
+        store.copy(target.at_digest(original), target)
+    except CleanupError as restore_error:
+        raise CleanupError(
+            f"{error}; and restoring {target} to {original} failed: {restore_error}"
+        ) from None
+    if store.digest(target) != original:
+        raise CleanupError(f"{error}; and {target} could not be restored to {original}")
+    return True
+
+
+_ADVICE: dict[Failure, str] = {
+    Failure.unsupported: (
+        "the registry refuses deletes (HTTP 405); enable deletion on the registry "
+        "(distribution: storage.delete.enabled: true)"
+    ),
+    Failure.denied: (
+        "permission denied: the credentials may not delete from this repository, or the tag is "
+        "protected or immutable (GitLab protected tag rules); use a token with the delete "
+        "permission or lift the rule"
+    ),
+    Failure.unauthorized: (
+        "authentication failed: check the registry user and password "
+        "(CI_REGISTRY_USER / CI_REGISTRY_PASSWORD, or --username / --password-stdin)"
+    ),
+    Failure.plain_http: ("the registry speaks plain HTTP; pass --tls disabled if that is intended"),
+    Failure.tls: (
+        "the registry's TLS certificate was not accepted; pass --ca-file with its CA, "
+        "or --tls insecure to skip verification"
+    ),
+    Failure.unreachable: "the registry could not be reached; check the host name and port",
+    Failure.timeout: "the registry did not answer in time; try again later",
+}
+
+
+def _explain(error: RegctlError, target: ImageRef, original: str, restored: bool) -> str:
+    advice = _ADVICE.get(error.failure, str(error))
+    if restored:
+        kept = f"{target} was restored to {original} after regctl's fallback re-pointed it"
+    else:
+        kept = f"{target} still points at {original}"
+    return f"could not delete {target}: {advice}; {kept}"
+
+
+def explain_failure(error: RegctlError) -> str:
+    """A one-line message for a regctl failure outside a deletion (login, resolve)."""
+    advice = _ADVICE.get(error.failure)
+    return f"{error}: {advice}" if advice else str(error)

@@ -1,0 +1,272 @@
+"""The only module that runs regctl: argv lists, no shell, secrets through stdin only.
+
+A ``RegctlSession`` owns a private ``REGCTL_CONFIG`` (0600, in a 0700 directory) for its
+lifetime, so credentials never touch the user's own configuration and never outlive the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+
+from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.refs import ImageRef
+
+REGCTL_BINARY_ENV = "REGISTRY_CLEANUP_REGCTL"
+# Variables that would let regctl read credentials or settings other than ours.
+_FOREIGN_CONFIG_VARIABLES = ("REGCTL_CONFIG", "DOCKER_AUTH_CONFIG", "DOCKER_CONFIG")
+# Long enough for regctl's own retries with backoff (429/5xx) to finish.
+DEFAULT_TIMEOUT_SECONDS = 300.0
+
+
+class TlsMode(StrEnum):
+    """How regctl talks to the registry: regctl's own three settings."""
+
+    enabled = "enabled"
+    insecure = "insecure"
+    disabled = "disabled"
+
+
+class Failure(StrEnum):
+    """What kind of regctl failure this was, judged from its one-line error."""
+
+    not_found = "not-found"
+    unauthorized = "unauthorized"
+    denied = "denied"
+    unsupported = "unsupported"
+    plain_http = "plain-http"
+    tls = "tls"
+    unreachable = "unreachable"
+    timeout = "timeout"
+    other = "other"
+
+
+# Ordered: the first marker found in regctl's stderr decides. Lowercase.
+_FAILURE_MARKERS: tuple[tuple[Failure, tuple[str, ...]], ...] = (
+    (Failure.plain_http, ("server gave http response to https client",)),
+    (Failure.tls, ("x509:", "tls: ", "certificate")),
+    (
+        Failure.unreachable,
+        (
+            "connection refused",
+            "no such host",
+            "network is unreachable",
+            "i/o timeout",
+            "connection reset",
+            "eof",
+        ),
+    ),
+    (
+        Failure.unauthorized,
+        ("http 401", "unauthorized", "authentication required", "incorrect username or password"),
+    ),
+    (Failure.denied, ("http 403", "denied", "insufficient_scope", "forbidden")),
+    (Failure.unsupported, ("http 405", "unsupported", "method not allowed")),
+    (Failure.not_found, ("http 404", "not found", "manifest unknown")),
+)
+
+
+def classify(stderr: str) -> Failure:
+    lowered = stderr.lower()
+    for failure, markers in _FAILURE_MARKERS:
+        if any(marker in lowered for marker in markers):
+            return failure
+    return Failure.other
+
+
+class RegctlError(CleanupError):
+    """regctl exited non-zero. ``detail`` is regctl's own stderr, secrets removed."""
+
+    def __init__(self, message: str, *, failure: Failure, detail: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """One registry host as regctl's config file describes it."""
+
+    tls: TlsMode = TlsMode.enabled
+    ca_file: Path | None = None
+
+    def as_config(self) -> dict[str, str]:
+        config = {"tls": self.tls.value}
+        if self.ca_file is not None:
+            config["regcert"] = self.ca_file.read_text()
+        return config
+
+
+def find_regctl() -> str:
+    """The regctl binary: $REGISTRY_CLEANUP_REGCTL, else regctl on PATH."""
+    configured = os.environ.get(REGCTL_BINARY_ENV)
+    found = configured or shutil.which("regctl")
+    if not found:
+        raise CleanupError(
+            "regctl was not found on PATH; install regctl v0.11.5 or set "
+            f"{REGCTL_BINARY_ENV} to its path"
+        )
+    return found
+
+
+class RegctlSession:
+    """A private regctl configuration plus the calls we make with it.
+
+    Use as a context manager; the configuration directory is removed on exit, whatever happens.
+    """
+
+    def __init__(
+        self,
+        *,
+        binary: str | None = None,
+        use_docker_config: bool = False,
+        log: Callable[[str], None] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self._binary = binary or find_regctl()
+        self._use_docker_config = use_docker_config
+        self._log = log
+        self._timeout = timeout
+        self._hosts: dict[str, HostSettings] = {}
+        self._secrets: list[str] = []
+        self._directory: Path | None = None
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def __enter__(self) -> RegctlSession:
+        self._directory = Path(tempfile.mkdtemp(prefix="registry-cleanup-"))  # mode 0700
+        self._write_config()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+    @property
+    def config_path(self) -> Path:
+        if self._directory is None:
+            raise RuntimeError("RegctlSession used outside its 'with' block")
+        return self._directory / "config.json"
+
+    def _write_config(self) -> None:
+        # Written before any login, so regctl never falls back to the user's docker config.
+        config = {
+            "incDockerCred": self._use_docker_config,
+            "incDockerCert": self._use_docker_config,
+            "hosts": {name: settings.as_config() for name, settings in self._hosts.items()},
+        }
+        descriptor = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            json.dump(config, stream)
+
+    # -- configuration --------------------------------------------------------------------
+
+    def configure_host(self, host: str, settings: HostSettings) -> None:
+        """Set TLS handling for a registry host (before ``login``, which keeps it)."""
+        self._hosts[host] = settings
+        self._write_config()
+
+    def login(self, host: str, username: str, password: str) -> None:
+        """Store credentials for ``host`` and check them against the registry."""
+        if not password:
+            raise InputError(f"the registry password for {host} is empty")
+        self._secrets.append(password)
+        self._run(
+            ["registry", "login", host, "--user", username, "--pass-stdin"],
+            stdin=password,
+            action=f"log in to {host} as {username}",
+        )
+
+    # -- registry calls -------------------------------------------------------------------
+
+    def digest(self, ref: ImageRef | str) -> str | None:
+        """The digest a tag points at, or None when the tag does not exist."""
+        try:
+            result = self._run(["image", "digest", str(ref)], action=f"resolve {ref}")
+        except RegctlError as error:
+            if error.failure is Failure.not_found:
+                return None
+            raise
+        return result.strip()
+
+    def tag_rm(self, ref: ImageRef) -> None:
+        """Delete one tag. Raises RegctlError(failure=not_found) when it does not exist."""
+        self._run(["tag", "rm", str(ref)], action=f"delete tag {ref}")
+
+    def is_placeholder(self, ref: ImageRef) -> bool:
+        """True when the tag points at the dummy manifest ``tag rm``'s fallback pushes.
+
+        regctl labels that image's config ``delete-tag=<tag>``; no real build sets it.
+        """
+        try:
+            label = self._run(
+                [
+                    "image",
+                    "config",
+                    str(ref),
+                    "--format",
+                    '{{ index .Config.Labels "delete-tag" }}',
+                ],
+                action=f"inspect {ref}",
+            )
+        except RegctlError:
+            return False
+        return label.strip() == ref.tag
+
+    def copy(self, source: str, target: ImageRef) -> None:
+        """Point ``target`` at ``source`` (used to restore a tag to its original digest)."""
+        self._run(["image", "copy", source, str(target)], action=f"restore {target}")
+
+    # -- the one place a process starts ---------------------------------------------------
+
+    def _run(self, args: Sequence[str], *, action: str, stdin: str | None = None) -> str:
+        argv = [self._binary, *args]
+        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_CONFIG_VARIABLES}
+        env["REGCTL_CONFIG"] = str(self.config_path)
+        try:
+            completed = subprocess.run(
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=self._timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RegctlError(
+                f"could not {action}: regctl did not finish within {self._timeout:.0f}s",
+                failure=Failure.timeout,
+                detail="",
+            ) from None
+        stderr = self.redact(completed.stderr.strip())
+        if self._log is not None and stderr:
+            self._log(f"regctl {' '.join(args)}: {stderr}")
+        if completed.returncode != 0:
+            last_line = stderr.splitlines()[-1] if stderr else f"exit {completed.returncode}"
+            failure = classify(stderr)
+            raise RegctlError(f"could not {action}: {last_line}", failure=failure, detail=stderr)
+        return completed.stdout
+
+    def redact(self, text: str) -> str:
+        """Remove every secret this session was given from ``text``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text

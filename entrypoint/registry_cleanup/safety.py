@@ -1,0 +1,74 @@
+"""Protection rules: which tags must never be deleted, and why.
+
+Protection always beats a request to delete: every deletion path asks ``verdict`` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from registry_cleanup.errors import InputError
+
+# Semantic-version-like release tags: v1, 1.2, v1.2.3, 1.2.3-rc.1, 1.2.3+build.5.
+SEMVER_PATTERN = r"v?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){0,2}([-+][0-9A-Za-z.+-]*)?"
+ALWAYS_PROTECTED_TAGS = frozenset({"latest"})
+
+
+def compile_pattern(pattern: str, *, option: str = "--protect") -> re.Pattern[str]:
+    """Compile a user's regular expression, matched against the whole tag."""
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise InputError(
+            f"{option} {pattern!r} is not a valid regular expression: {error}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ProtectionRules:
+    """What must survive: the default branch's tag, ``latest``, and protected patterns."""
+
+    default_branch_tag: str | None = None
+    patterns: tuple[re.Pattern[str], ...] = field(default_factory=tuple)
+    protect_semver: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        default_branch_tag: str | None,
+        patterns: Iterable[str] = (),
+        protect_semver: bool = True,
+    ) -> ProtectionRules:
+        return cls(
+            default_branch_tag=default_branch_tag or None,
+            patterns=tuple(compile_pattern(p) for p in patterns),
+            protect_semver=protect_semver,
+        )
+
+
+_SEMVER = re.compile(SEMVER_PATTERN)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a tag may be deleted; when not, the reason says which rule kept it."""
+
+    allowed: bool
+    reason: str
+
+
+def verdict(tag: str, rules: ProtectionRules) -> Verdict:
+    """Decide whether ``tag`` may be deleted under ``rules``."""
+    if tag in ALWAYS_PROTECTED_TAGS:
+        return Verdict(False, f"tag {tag!r} is always protected")
+    if rules.default_branch_tag is not None and tag == rules.default_branch_tag:
+        return Verdict(False, f"tag {tag!r} is the default branch's image")
+    if rules.protect_semver and _SEMVER.fullmatch(tag):
+        return Verdict(False, f"tag {tag!r} looks like a release version")
+    for pattern in rules.patterns:
+        if pattern.fullmatch(tag):
+            return Verdict(False, f"tag {tag!r} matches protected pattern {pattern.pattern!r}")
+    return Verdict(True, "not protected")

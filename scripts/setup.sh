@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need, skipping what is already there:
+#   Debian packages   docker-registry (distribution 2.8), python3-venv, git
+#   regctl            v0.11.5 built with `go install` into .tools/bin (needs Go >= 1.25; an older
+#                     Go fetches the newer toolchain from the Go module proxy)
+#   Python            .venv with the package and its dev extras
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+REGCTL_VERSION="v0.11.5"
+GO_TOOLCHAIN="go1.25.5"
+APT_PACKAGES=(docker-registry python3 python3-venv git ca-certificates)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+install_debian_packages() {
+  mapfile -t missing < <(missing_packages "$@")
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+go_minor() { go env GOVERSION 2>/dev/null | sed -E 's/^go1\.([0-9]+).*/\1/' || echo 0; }
+
+ensure_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH"
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    install_debian_packages golang-go
+  fi
+  # Go 1.21+ switches to a newer toolchain by itself (GOTOOLCHAIN=auto). Older Go cannot, so
+  # fetch the toolchain module from the Go module proxy and use its go binary.
+  if [ "$(go_minor)" -lt 21 ]; then
+    local arch; arch="$(dpkg --print-architecture)"
+    local module="golang.org/toolchain@v0.0.1-${GO_TOOLCHAIN}.linux-${arch}"
+    say "Go $(go env GOVERSION) is too old for regctl; fetching $module"
+    local dir
+    dir="$(cd "$(mktemp -d)" && GOFLAGS=-modcacherw go mod download -json "$module" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+    export PATH="$dir/bin:$PATH"
+  fi
+}
+
+install_regctl() {
+  local bin="$root/.tools/bin/regctl"
+  if [ -x "$bin" ] && "$bin" version --format '{{.VCSTag}}' 2>/dev/null | grep -qx "$REGCTL_VERSION"; then
+    return 0
+  fi
+  ensure_go
+  say "building regctl $REGCTL_VERSION with go install"
+  mkdir -p "$root/.tools/bin"
+  GOBIN="$root/.tools/bin" GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 \
+    go install -trimpath "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION"
+}
+
+install_python() {
+  local stamp=".venv/.installed"
+  local want; want="$(cat pyproject.toml | sha256sum | cut -c1-64)"
+  if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  local python=python3
+  if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    say "python3 >= 3.11 is required (found: $("$python" --version 2>&1))"; exit 1
+  fi
+  say "installing Python packages into .venv"
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+  echo "$want" > "$stamp"
+}
+
+install_debian_packages "${APT_PACKAGES[@]}"
+install_regctl
+install_python
+say "ready"
