@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,18 @@ def require_tool(name: str, found: str | None) -> str:
     pytest.skip(f"{message} (CI is unset, so this is a skip)")
 
 
+def find_tool(name: str) -> str | None:
+    """The project's own install first (.venv/bin, .tools/bin), then PATH."""
+    for directory in (Path(sys.executable).parent, ROOT / ".tools" / "bin"):
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
 @pytest.fixture(scope="session")
 def regctl_binary() -> str:
-    return require_tool("regctl", shutil.which("regctl"))
+    return require_tool("regctl", find_tool("regctl"))
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +84,7 @@ RunCli = Callable[..., CliResult]
 @pytest.fixture
 def run_cli(regctl_binary: str) -> RunCli:
     """Run the installed ``registry-cleanup`` command as a user would: a real process."""
-    command = require_tool("registry-cleanup", shutil.which("registry-cleanup"))
+    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
 
     def run(
         *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None
@@ -84,7 +94,11 @@ def run_cli(regctl_binary: str) -> RunCli:
             input=stdin,
             capture_output=True,
             text=True,
-            env={**registry_environment(), **(env or {})},
+            env={
+                **registry_environment(),
+                "REGISTRY_CLEANUP_REGCTL": regctl_binary,
+                **(env or {}),
+            },
             timeout=120,
             check=False,
         )

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 from registry_cleanup.errors import InputError
 
-# Semantic-version-like release tags: v1, 1.2, v1.2.3, 1.2.3-rc.1, 1.2.3+build.5.
-SEMVER_PATTERN = r"v?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){0,2}([-+][0-9A-Za-z.+-]*)?"
+# Release tags: v1, 1.2, v1.2.3, and with all three numbers a pre-release or build suffix
+# (1.2.3-rc.1, 1.2.3+build.5). A branch slug such as v1-feature is not one.
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+SEMVER_PATTERN = rf"v?{_NUMBER}(?:\.{_NUMBER}(?:\.{_NUMBER}(?:[-+][0-9A-Za-z.+-]+)?)?)?"
 ALWAYS_PROTECTED_TAGS = frozenset({"latest"})
 
 
