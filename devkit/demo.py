@@ -60,9 +60,10 @@ def _run_cleanup_job(registry: LocalRegistry, title: str, branch: str) -> int:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="registry-cleanup-demo-") as scratch:
         root = Path(scratch)
-        with LocalRegistry(root / "registry") as registry, ImagePusher(
-            registry, _tool("regctl")
-        ) as pusher:
+        with (
+            LocalRegistry(root / "registry") as registry,
+            ImagePusher(registry, _tool("regctl")) as pusher,
+        ):
             print(f"registry-cleanup demo: a local registry at {registry.host}")
             print("\nPipelines pushed $CI_REGISTRY_IMAGE:$CI_COMMIT_REF_SLUG for two branches:")
             pusher.push(REPOSITORY, "main")
@@ -77,10 +78,7 @@ def main() -> int:
             _show_tags(registry, "after")
 
             remaining = registry.tags(REPOSITORY)
-            ok = (
-                feature == repeat == default == 0
-                and remaining == ["main", "v1.0.0"]
-            )
+            ok = feature == repeat == default == 0 and remaining == ["main", "v1.0.0"]
             print("\ndemo:", "ok" if ok else "UNEXPECTED RESULT")
             return 0 if ok else 1
 
