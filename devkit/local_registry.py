@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -48,20 +49,34 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A PEM certificate and key for the registry, and the CA file that verifies them."""
+
+    certificate: Path
+    key: Path
+    ca: Path
+
+
 @dataclass
 class LocalRegistry:
-    """A running registry. ``host`` is ``127.0.0.1:PORT``; plain HTTP."""
+    """A running registry. ``host`` is ``127.0.0.1:PORT``; plain HTTP unless ``tls`` is given."""
 
     root: Path
     deletes_enabled: bool = True
     username: str = "tester"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     port: int = field(default_factory=free_port)
+    tls: TlsFiles | None = None
     _process: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -85,7 +100,7 @@ class LocalRegistry:
                         "delete": {"enabled": self.deletes_enabled},
                         "cache": {"blobdescriptor": "inmemory"},
                     },
-                    "http": {"addr": self.host, "secret": secrets.token_hex(16)},
+                    "http": self._http_config(),
                     "auth": {
                         "htpasswd": {"realm": "registry-cleanup-tests", "path": str(htpasswd)}
                     },
@@ -98,6 +113,18 @@ class LocalRegistry:
         )
         self._wait_ready(timeout)
         return self
+
+    def _http_config(self) -> dict[str, object]:
+        config: dict[str, object] = {"addr": self.host, "secret": secrets.token_hex(16)}
+        if self.tls is not None:
+            config["tls"] = {"certificate": str(self.tls.certificate), "key": str(self.tls.key)}
+        return config
+
+    def restart(self, down_for: float = 0.0, timeout: float = 20.0) -> None:
+        """Stop and start again on the same port and storage, as an upgrade or crash would."""
+        self.stop()
+        time.sleep(down_for)
+        self.start(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -140,11 +167,11 @@ class LocalRegistry:
     ) -> tuple[int, dict[str, str], bytes]:
         token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         all_headers = {"Authorization": f"Basic {token}", **(headers or {})}
-        request = urllib.request.Request(
-            f"http://{self.host}{path}", method=method, headers=all_headers
-        )
+        url = f"{self.scheme}://{self.host}{path}"  # scheme is http or https, nothing else
+        request = urllib.request.Request(url, method=method, headers=all_headers)  # noqa: S310
+        context = ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else None
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()

@@ -16,7 +16,14 @@ from registry_cleanup.ci import CiContext
 from registry_cleanup.deletion import DeleteRequest, delete_tag, explain_failure, parse_digest
 from registry_cleanup.errors import EXIT_INPUT_ERROR, CleanupError, InputError
 from registry_cleanup.refs import REGISTRY_PATTERN, ImageRef
-from registry_cleanup.regctl import HostSettings, RegctlError, RegctlSession, TlsMode
+from registry_cleanup.regctl import (
+    DEFAULT_TIMEOUT_SECONDS,
+    HostSettings,
+    RegctlError,
+    RegctlSession,
+    TlsMode,
+    tls_notice,
+)
 from registry_cleanup.report import Outcome, Status
 from registry_cleanup.safety import ProtectionRules
 
@@ -173,6 +180,16 @@ def delete(
             "--docker-config", help="Also use credentials and certificates from the Docker config."
         ),
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_TIMEOUT",
+            metavar="SECONDS",
+            min=1.0,
+            max=3600.0,
+            help="Give up on one regctl call after SECONDS (regctl retries 429/5xx within it).",
+        ),
+    ] = DEFAULT_TIMEOUT_SECONDS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of a line.")
     ] = False,
@@ -198,8 +215,11 @@ def delete(
     )
     log = _stderr_line if verbose else None
     emit = _emitter(json_output, target)
+    notice = tls_notice(target.registry, tls)
+    if notice is not None:
+        _stderr_line(notice)
     try:
-        with RegctlSession(use_docker_config=docker_config, log=log) as session:
+        with RegctlSession(use_docker_config=docker_config, log=log, timeout=timeout) as session:
             session.configure_host(target.registry, HostSettings(tls=tls, ca_file=ca_file))
             if username and password and login_host:
                 session.login(login_host, username, password)

@@ -7,7 +7,10 @@ regctl (the registry API) and, later, GitLab's REST API.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from registry_cleanup.errors import CleanupError, InputError
@@ -65,13 +68,18 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
     original = store.digest(target)
     if original is None:
         return outcome(Status.absent, "the tag does not exist; nothing to delete")
-    if request.expect_digest is not None and original != request.expect_digest:
+    if (
+        request.expect_digest is not None
+        and original != request.expect_digest
+        and not store.is_placeholder(target)
+    ):
         return outcome(
             Status.skipped,
             f"the tag now points at {original}, not the expected {request.expect_digest}; "
             "a newer pipeline pushed it",
             original,
         )
+    # (A tag left on regctl's placeholder by an interrupted delete is ours to finish.)
     if request.dry_run:
         return outcome(Status.would_delete, "dry run: nothing was changed", original)
 
@@ -83,37 +91,76 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
                 Status.absent, "the tag disappeared before it could be deleted", original
             )
         try:
-            restored = _undo_clobber(store, target, original, error)
+            after = _undo_clobber(store, target, original, error)
         except CleanupError as undo_error:
             return outcome(Status.failed, str(undo_error), original)
+        if after is _After.gone:
+            # The delete reached the registry but its answer was lost (reset, timeout).
+            return outcome(
+                Status.deleted,
+                f"tag deleted (regctl reported an error, {error.failure}, but the tag is gone); "
+                "other tags on the same digest are untouched",
+                original,
+            )
+        restored = after is _After.restored
         return outcome(Status.failed, _explain(error, target, original, restored), original)
     return outcome(
         Status.deleted, "tag deleted; other tags on the same digest are untouched", original
     )
 
 
-def _undo_clobber(store: TagStore, target: ImageRef, original: str, error: RegctlError) -> bool:
+class _After(Enum):
+    """The tag's state after a failed ``tag rm``, once any clobber is undone."""
+
+    kept = "kept"  # still at the original digest
+    restored = "restored"  # was on regctl's placeholder, now back at the original
+    gone = "gone"  # the delete happened after all
+
+
+# How long to keep trying to undo a clobber while the registry is unreachable (a restart):
+# seconds to wait before each further attempt, about a minute in all.
+UNDO_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+def _undo_clobber(
+    store: TagStore,
+    target: ImageRef,
+    original: str,
+    error: RegctlError,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _After:
     """regctl's fallback may have re-pointed the tag at its placeholder: point it back.
 
-    Returns True when the tag had to be restored.
+    A placeholder must not outlive us, so a registry that is briefly unreachable is retried.
     """
+    last: RegctlError | None = None
+    for delay in (0.0, *UNDO_RETRY_DELAYS):
+        sleep(delay)
+        try:
+            return _undo_once(store, target, original, error)
+        except RegctlError as problem:
+            last = problem
+    raise CleanupError(
+        f"{error}; then {target} could not be checked or restored to {original} ({last}): "
+        "it may point at regctl's placeholder image; run the same command again to finish"
+    )
+
+
+def _undo_once(store: TagStore, target: ImageRef, original: str, error: RegctlError) -> _After:
     current = store.digest(target)
-    if current is None or current == original:
-        return False
+    if current is None:
+        return _After.gone
+    if current == original:
+        return _After.kept
     if not store.is_placeholder(target):
         # Someone pushed a new image to this tag meanwhile: theirs, not ours, to keep.
         raise CleanupError(
             f"{error}; meanwhile {target} was re-pushed ({current}) and was left as it is"
         )
-    try:
-        store.copy(target.at_digest(original), target)
-    except CleanupError as restore_error:
-        raise CleanupError(
-            f"{error}; and restoring {target} to {original} failed: {restore_error}"
-        ) from None
+    store.copy(target.at_digest(original), target)
     if store.digest(target) != original:
         raise CleanupError(f"{error}; and {target} could not be restored to {original}")
-    return True
+    return _After.restored
 
 
 _ADVICE: dict[Failure, str] = {

@@ -6,12 +6,13 @@ lifetime, so credentials never touch the user's own configuration and never outl
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +24,8 @@ from registry_cleanup.refs import ImageRef
 REGCTL_BINARY_ENV = "REGISTRY_CLEANUP_REGCTL"
 # Variables that would let regctl read credentials or settings other than ours.
 _FOREIGN_CONFIG_VARIABLES = ("REGCTL_CONFIG", "DOCKER_AUTH_CONFIG", "DOCKER_CONFIG")
+# Secrets regctl never needs: kept out of its environment (/proc/<pid>/environ) as well.
+_SECRET_NAME_PARTS = ("PASSWORD", "TOKEN", "SECRET", "JWT")
 # Long enough for regctl's own retries with backoff (429/5xx) to finish.
 DEFAULT_TIMEOUT_SECONDS = 300.0
 
@@ -103,6 +106,41 @@ class HostSettings:
         if self.ca_file is not None:
             config["regcert"] = self.ca_file.read_text()
         return config
+
+
+def _child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Our environment minus other regctl/docker configs and anything that looks secret."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in _FOREIGN_CONFIG_VARIABLES
+        and not any(part in name.upper() for part in _SECRET_NAME_PARTS)
+    }
+
+
+def is_loopback(host: str) -> bool:
+    """True for a registry on this machine (localhost, 127.0.0.0/8, [::1]), any port."""
+    name = host[1 : host.find("]")] if host.startswith("[") else host.partition(":")[0]
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return name.lower() == "localhost"
+
+
+def tls_notice(host: str, tls: TlsMode) -> str | None:
+    """The line to log when TLS protection is turned off for ``host``, or None.
+
+    Plain HTTP to a loopback registry never leaves the machine (Docker allows it by default
+    for the same reason), so only that case goes without a notice.
+    """
+    if tls is TlsMode.insecure:
+        return f"notice: TLS certificate verification is off for {host} (--tls insecure)"
+    if tls is TlsMode.disabled and not is_loopback(host):
+        return (
+            f"notice: plain HTTP to {host}: nothing is encrypted, credentials included "
+            "(--tls disabled)"
+        )
+    return None
 
 
 def find_regctl() -> str:
@@ -238,7 +276,7 @@ class RegctlSession:
 
     def _run(self, args: Sequence[str], *, action: str, stdin: str | None = None) -> str:
         argv = [self._binary, *args]
-        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_CONFIG_VARIABLES}
+        env = _child_environment(os.environ)
         env["REGCTL_CONFIG"] = str(self.config_path)
         try:
             completed = subprocess.run(

@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+import re2
 
 from registry_cleanup.errors import InputError
 
@@ -18,13 +21,36 @@ SEMVER_PATTERN = rf"v?{_NUMBER}(?:\.{_NUMBER}(?:\.{_NUMBER}(?:[-+][0-9A-Za-z.+-]
 ALWAYS_PROTECTED_TAGS = frozenset({"latest"})
 
 
-def compile_pattern(pattern: str, *, option: str = "--protect") -> re.Pattern[str]:
-    """Compile a user's regular expression, matched against the whole tag."""
+class TagPattern(Protocol):
+    """A compiled protection pattern (an RE2 regexp); only these two members are used."""
+
+    @property
+    def pattern(self) -> str: ...
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    # RE2 otherwise prints its own parse errors on stderr, next to our one line.
+    options.log_errors = False
+    return options
+
+
+def compile_pattern(pattern: str, *, option: str = "--protect") -> TagPattern:
+    """Compile a user's regular expression, matched against the whole tag.
+
+    GitLab's tag patterns are RE2, so ours are too: the same syntax is accepted and refused
+    (no backreferences or lookarounds), and matching takes linear time, so a pattern such as
+    ``(a+)+`` cannot make a cleanup hang.
+    """
     try:
-        return re.compile(pattern)
-    except re.error as error:
+        return re2.compile(pattern, _re2_options())
+    except re2.error as error:
+        reason = error.args[0] if error.args else "invalid"
+        detail = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
         raise InputError(
-            f"{option} {pattern!r} is not a valid regular expression: {error}"
+            f"{option} {pattern!r} is not a valid regular expression (RE2 syntax, as GitLab "
+            f"uses): {detail}"
         ) from None
 
 
@@ -33,7 +59,7 @@ class ProtectionRules:
     """What must survive: the default branch's tag, ``latest``, and protected patterns."""
 
     default_branch_tag: str | None = None
-    patterns: tuple[re.Pattern[str], ...] = field(default_factory=tuple)
+    patterns: tuple[TagPattern, ...] = field(default_factory=tuple)
     protect_semver: bool = True
 
     @classmethod
