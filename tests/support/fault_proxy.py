@@ -275,6 +275,7 @@ class FaultProxy:
         self._upstream_tls = upstream_tls
         self._faults: list[Fault] = []
         self._seen: list[Seen] = []
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -308,6 +309,12 @@ class FaultProxy:
     def changes(self) -> list[Seen]:
         """Requests that could have changed something upstream: PUT, POST, PATCH, DELETE."""
         return [s for s in self.seen() if s.method in CHANGING_METHODS]
+
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not yet finished (a delayed one counts until it is done)."""
+        with self._lock:
+            return self._in_flight
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -403,6 +410,15 @@ class FaultProxy:
             return False
         if request is None:
             return False
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return await self._serve_request(request, writer)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _serve_request(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(request.method, request.target)

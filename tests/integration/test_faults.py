@@ -1,0 +1,224 @@
+"""`registry-cleanup delete` under injected faults: the real regctl, a real registry, our proxy.
+
+Every scenario ends the same way: the tag is either deleted or still points at its original
+digest (never at regctl's placeholder), nothing else changed, the exit code tells the truth,
+and running the same command again finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import pytest
+
+from devkit.images import ImagePusher
+from devkit.local_registry import LocalRegistry, registry_environment
+from tests.conftest import RunCli, find_tool, require_tool
+from tests.support.fault_proxy import Fault, FaultProxy, wait_for
+from tests.support.scenario import REPO, TARGET, job_env, seed, state
+
+# A deleted tag's manifest is removed by digest; regctl's placeholder is deleted the same way.
+BY_DIGEST = r"/manifests/sha256:"
+BY_TAG = rf"/manifests/{TARGET}$"
+
+
+class Expect(Enum):
+    fails = "fails"  # exit 1, tag at its original digest
+    deletes = "deletes"  # exit 0, tag gone
+    either = "either"  # one of the two, decided by timing; both are correct
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    faults: Callable[[LocalRegistry], list[Fault]]
+    expect: Expect
+    upstream_down: int | None = 502
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _restart_after(seconds: float) -> Callable[[LocalRegistry], list[Fault]]:
+    """Stop the registry when regctl deletes by digest; start it again ``seconds`` later."""
+
+    def faults(registry: LocalRegistry) -> list[Fault]:
+        def restart() -> None:
+            registry.stop()
+            threading.Timer(seconds, registry.start).start()
+
+        return [Fault.call(restart, methods={"DELETE"}, path=BY_DIGEST)]
+
+    return faults
+
+
+SCENARIOS = [
+    Scenario(
+        "503-on-every-delete",
+        lambda _: [Fault.respond(503, methods={"DELETE"}, times=None)],
+        Expect.fails,
+    ),
+    Scenario(
+        "503-burst-on-everything",
+        lambda _: [Fault.respond(503, times=4)],
+        Expect.fails,
+    ),
+    Scenario(
+        "503-on-the-digest-delete-only",
+        lambda _: [Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, times=None)],
+        Expect.fails,
+    ),
+    Scenario(
+        "429-twice-with-retry-after",
+        lambda _: [
+            Fault.respond(429, methods={"DELETE"}, times=2, headers={"Retry-After": "1"}),
+        ],
+        Expect.deletes,
+    ),
+    Scenario(
+        "429-forever-with-retry-after",
+        lambda _: [
+            Fault.respond(429, methods={"DELETE"}, times=None, headers={"Retry-After": "1"}),
+        ],
+        Expect.fails,
+    ),
+    Scenario(
+        "reset-before-any-delete-reaches-the-registry",
+        lambda _: [Fault.reset(methods={"DELETE"}, times=None)],
+        Expect.fails,
+    ),
+    Scenario(
+        "reset-while-pushing-the-placeholder",
+        lambda _: [Fault.reset(methods={"PUT"}, path=BY_TAG, times=None)],
+        Expect.fails,
+    ),
+    Scenario(
+        "reset-after-the-registry-deleted",
+        lambda _: [Fault.reset(after_forwarding=True, methods={"DELETE"}, times=None)],
+        Expect.deletes,
+    ),
+    Scenario(
+        "slow-resolve-beyond-the-timeout",
+        lambda _: [Fault.delay(6, methods={"HEAD"}, path=BY_TAG, times=None)],
+        Expect.fails,
+        env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
+    ),
+    Scenario(
+        "slow-answer-after-the-registry-deleted",
+        lambda _: [Fault.delay(6, after_forwarding=True, methods={"DELETE"}, path=BY_DIGEST)],
+        Expect.deletes,
+        env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
+    ),
+    Scenario(
+        # The late delete of the placeholder reaches the registry after we restored the tag.
+        "slow-delete-arriving-after-the-timeout",
+        lambda _: [Fault.delay(4, methods={"DELETE"}, path=BY_DIGEST)],
+        Expect.fails,
+        env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
+    ),
+    Scenario("registry-restarts-briefly", _restart_after(1.0), Expect.either),
+    Scenario(
+        "registry-down-longer-than-regctl-retries",
+        _restart_after(8.0),
+        Expect.fails,
+    ),
+    Scenario(
+        "registry-restarts-with-connections-refused",
+        _restart_after(8.0),
+        Expect.fails,
+        upstream_down=None,
+    ),
+]
+
+
+@pytest.fixture
+def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
+    return seed(pusher)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_delete_under_fault_keeps_or_deletes_and_a_rerun_finishes(
+    run_cli: RunCli, registry: LocalRegistry, seeded: dict[str, str], scenario: Scenario
+) -> None:
+    before = state(registry)
+    with FaultProxy(registry.host, upstream_down=scenario.upstream_down, lifetime=120) as proxy:
+        proxy.add(*scenario.faults(registry))
+        env = job_env(registry, proxy, **scenario.env)
+
+        first = run_cli("delete", "--json", env=env)
+
+        # Let every delayed request and restart play out before judging the registry.
+        wait_for(lambda: _idle(proxy, registry), 30, "the proxy and registry to settle")
+        after = state(registry)
+        document = json.loads(first.stdout)
+        if first.returncode == 0:
+            assert scenario.expect is not Expect.fails, first.output
+            assert document["status"] == "deleted"
+            assert TARGET not in after
+            assert first.stderr == ""
+        else:
+            assert scenario.expect is not Expect.deletes, first.output
+            assert first.returncode == 1, first.output
+            assert document["status"] == "failed"
+            # Still at the original digest: not gone, not on regctl's placeholder.
+            assert after[TARGET] == seeded[TARGET], document["reason"]
+            assert len(first.stderr.splitlines()) == 1, first.stderr
+        # Nothing else changed: the tag sharing the digest, the default branch, other branches.
+        assert {t: d for t, d in after.items() if t != TARGET} == {
+            t: d for t, d in before.items() if t != TARGET
+        }
+
+        proxy.clear()
+        again = run_cli("delete", "--json", env=env)
+
+    assert again.returncode == 0, again.output
+    assert json.loads(again.stdout)["status"] == ("deleted" if TARGET in after else "absent")
+    assert state(registry) == {t: d for t, d in before.items() if t != TARGET}
+
+
+def _idle(proxy: FaultProxy, registry: LocalRegistry) -> bool:
+    """No request still inside the proxy (a delayed one), and the registry answers."""
+    if proxy.in_flight:
+        return False
+    try:
+        registry.request("GET", "/v2/")
+    except OSError:
+        return False
+    return True
+
+
+def test_two_deletes_of_the_same_tag_at_once_both_succeed(
+    registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
+) -> None:
+    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
+    digests = seed(pusher)
+    untouched = {t: d for t, d in state(registry).items() if t != TARGET}
+    # 25 ms per request widens the window in which the two runs interleave.
+    with FaultProxy(registry.host, latency=0.025, lifetime=120) as proxy:
+        for round_number in range(3):
+            if round_number:
+                pusher.push(REPO, TARGET, seed=f"round-{round_number}")
+            env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
+            runs = [
+                subprocess.Popen(
+                    [command, "delete", "--json"],
+                    env={**registry_environment(), **env},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(2)
+            ]
+            results = [run.communicate(timeout=120) for run in runs]
+
+            for run, (stdout, stderr) in zip(runs, results, strict=True):
+                assert run.returncode == 0, stdout + stderr
+            statuses = sorted(json.loads(stdout)["status"] for stdout, _ in results)
+            assert statuses in (["absent", "deleted"], ["deleted", "deleted"]), results
+            after = state(registry)
+            assert TARGET not in after
+            assert after == untouched
+    assert untouched["pinned"] == digests[TARGET]
