@@ -140,6 +140,13 @@ def write_layout(directory: Path, top: Blob, blobs: list[Blob], tag: str) -> Non
     )
 
 
+def _tls_settings(registry: LocalRegistry) -> dict[str, str]:
+    """regctl's host settings for the registry: plain HTTP, or TLS verified with its CA."""
+    if registry.tls is None:
+        return {"tls": "disabled"}
+    return {"tls": "enabled", "regcert": registry.tls.ca.read_text()}
+
+
 class ImagePusher:
     """Pushes generated images to a LocalRegistry with regctl, using its own private config."""
 
@@ -155,7 +162,7 @@ class ImagePusher:
                     "incDockerCert": False,
                     "hosts": {
                         registry.host: {
-                            "tls": "disabled",
+                            **_tls_settings(registry),
                             "user": registry.username,
                             "pass": registry.password,
                         }

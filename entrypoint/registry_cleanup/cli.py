@@ -22,6 +22,7 @@ from registry_cleanup.regctl import (
     RegctlError,
     RegctlSession,
     TlsMode,
+    check_ca_file,
     tls_notice,
 )
 from registry_cleanup.report import Outcome, Status
@@ -202,6 +203,8 @@ def delete(
     target = ci.target_ref(ref)
     login_host = _login_host(registry, target)
     password = _read_password(password_stdin, username)
+    if ca_file is not None:
+        check_ca_file(ca_file)
     request = DeleteRequest(
         target=target,
         rules=ProtectionRules.build(
@@ -226,6 +229,8 @@ def delete(
             outcome = delete_tag(request, session)
     except RegctlError as error:
         emit.failure(explain_failure(error))
+    except InputError:
+        raise  # exit 2 in main(), like every other input error
     except CleanupError as error:
         emit.failure(str(error))
     emit.outcome(outcome)

@@ -78,14 +78,32 @@ def parse_repository(text: str, *, what: str = "image") -> tuple[str, str]:
             f"{what} {text!r} has no registry host; write host/path, e.g. "
             "registry.example.com/group/project"
         )
-    if REGISTRY_PATTERN.fullmatch(registry) is None:
+    if REGISTRY_PATTERN.fullmatch(registry) is None or not _port_in_range(registry):
         raise InputError(f"{what} {text!r} has an invalid registry host {registry!r}")
+    if not _names_a_registry(registry):
+        # regctl, like Docker, reads 'group/app' as docker.io/group/app: never guess a registry.
+        raise InputError(
+            f"{what} {text!r} has no registry host ({registry!r} would be read as a path on "
+            "Docker Hub); write host/path, e.g. registry.example.com/group/project"
+        )
     if REPOSITORY_PATTERN.fullmatch(repository) is None:
         raise InputError(
             f"{what} {text!r} has an invalid repository path {repository!r}: use lowercase "
             "letters, digits and separators . _ - between path components"
         )
     return registry, repository
+
+
+def _names_a_registry(component: str) -> bool:
+    """Docker's rule: a first component is a registry if it has a '.' or ':' or is localhost."""
+    return "." in component or ":" in component or component == "localhost"
+
+
+def _port_in_range(host: str) -> bool:
+    _, colon, port = host.rpartition(":")
+    if not colon or not port.isdigit() or host.endswith("]"):
+        return True
+    return 1 <= int(port) <= 65535
 
 
 def parse_image_ref(text: str, *, what: str = "image reference") -> ImageRef:

@@ -143,6 +143,24 @@ def tls_notice(host: str, tls: TlsMode) -> str | None:
     return None
 
 
+def _error_line(stderr: str) -> str:
+    """regctl's error: its last line that is neither a log record nor advice to run regctl."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if not line.startswith("time=") and "regctl " not in line]
+    return (errors or lines or [""])[-1]
+
+
+def check_ca_file(path: Path) -> None:
+    """Refuse a CA file without a PEM certificate now, rather than as a TLS failure later."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not a text file"
+        raise InputError(f"--ca-file {path} cannot be read: {reason}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise InputError(f"--ca-file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+
+
 def find_regctl() -> str:
     """The regctl binary: $REGISTRY_CLEANUP_REGCTL, else regctl on PATH."""
     configured = os.environ.get(REGCTL_BINARY_ENV)
@@ -298,9 +316,9 @@ class RegctlSession:
         if self._log is not None and stderr:
             self._log(f"regctl {' '.join(args)}: {stderr}")
         if completed.returncode != 0:
-            last_line = stderr.splitlines()[-1] if stderr else f"exit {completed.returncode}"
             failure = classify(stderr)
-            raise RegctlError(f"could not {action}: {last_line}", failure=failure, detail=stderr)
+            line = _error_line(stderr) or f"exit {completed.returncode}"
+            raise RegctlError(f"could not {action}: {line}", failure=failure, detail=stderr)
         return completed.stdout
 
     def redact(self, text: str) -> str:
