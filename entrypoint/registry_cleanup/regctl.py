@@ -6,6 +6,7 @@ lifetime, so credentials never touch the user's own configuration and never outl
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -243,7 +244,9 @@ class RegctlSession:
         """Store credentials for ``host`` and check them against the registry."""
         if not password:
             raise InputError(f"the registry password for {host} is empty")
-        self._secrets.append(password)
+        # Also the form HTTP basic auth sends, should any output ever quote a header.
+        basic = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._secrets += [password, basic]
         self._run(
             ["registry", "login", host, "--user", username, "--pass-stdin"],
             stdin=password,

@@ -289,7 +289,10 @@ def tls_seeded(tls_registry: LocalRegistry, regctl_binary: str) -> dict[str, str
 
 
 def _tls_env(registry: LocalRegistry, proxy: FaultProxy, **extra: str) -> dict[str, str]:
-    return job_env(registry, proxy, REGISTRY_CLEANUP_TLS="enabled", **extra)
+    """No TLS setting at all: verification must be on by default."""
+    env = job_env(registry, proxy, **extra)
+    del env["REGISTRY_CLEANUP_TLS"]
+    return env
 
 
 def test_self_signed_registry_without_ca_file_is_refused_before_any_request(

@@ -1,0 +1,77 @@
+"""Watches /proc for running copies of one binary and keeps what their argv and environment were."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from types import TracebackType
+
+
+@dataclass(frozen=True)
+class Sample:
+    pid: int
+    cmdline: tuple[str, ...]
+    environ: tuple[str, ...]  # NAME=value entries
+
+
+class ProcSampler:
+    """Every ``interval`` seconds, in a thread, records each process running ``binary``."""
+
+    def __init__(self, binary: str, interval: float = 0.005) -> None:
+        self._binary = os.path.realpath(binary)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._samples: dict[int, Sample] = {}
+        self._thread = threading.Thread(target=self._watch, name="proc-sampler", daemon=True)
+
+    def __enter__(self) -> ProcSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    @property
+    def samples(self) -> list[Sample]:
+        return list(self._samples.values())
+
+    def running(self) -> list[int]:
+        """Processes of the binary alive right now."""
+        return [pid for pid in _pids() if _exe(pid) == self._binary]
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval):
+            for pid in _pids():
+                if pid in self._samples or _exe(pid) != self._binary:
+                    continue
+                try:
+                    cmdline = _split(f"/proc/{pid}/cmdline")
+                    environ = _split(f"/proc/{pid}/environ")
+                except OSError:
+                    continue  # it ended between the two reads
+                if cmdline:
+                    self._samples[pid] = Sample(pid, cmdline, environ)
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _split(path: str) -> tuple[str, ...]:
+    with open(path, "rb") as stream:
+        raw = stream.read()
+    return tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
