@@ -6,6 +6,7 @@ regctl (the registry API) and, later, GitLab's REST API.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -85,6 +86,11 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
 
     try:
         store.tag_rm(target)
+    except (KeyboardInterrupt, SystemExit):
+        # SIGINT or SIGTERM (a cancelled job) killed regctl, perhaps between its placeholder
+        # push and the placeholder's delete: point the tag back before going.
+        _undo_after_interrupt(store, target, original)
+        raise
     except RegctlError as error:
         if error.failure is Failure.not_found:
             return outcome(
@@ -146,7 +152,13 @@ def _undo_clobber(
     )
 
 
-def _undo_once(store: TagStore, target: ImageRef, original: str, error: RegctlError) -> _After:
+def _undo_after_interrupt(store: TagStore, target: ImageRef, original: str) -> None:
+    """One attempt, no retries: the process was asked to stop. A rerun finishes the rest."""
+    with contextlib.suppress(CleanupError):
+        _undo_once(store, target, original, CleanupError("interrupted"))
+
+
+def _undo_once(store: TagStore, target: ImageRef, original: str, error: CleanupError) -> _After:
     current = store.digest(target)
     if current is None:
         return _After.gone

@@ -7,9 +7,17 @@ and running the same command again finishes the job.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
 import threading
+import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -222,3 +230,115 @@ def test_two_deletes_of_the_same_tag_at_once_both_succeed(
             assert TARGET not in after
             assert after == untouched
     assert untouched["pinned"] == digests[TARGET]
+
+
+@pytest.mark.parametrize(
+    ("signum", "whole_group", "code"),
+    [
+        (signal.SIGTERM, False, 128 + signal.SIGTERM),  # a CI job cancelled or timed out
+        (signal.SIGINT, True, 130),  # Ctrl-C at a terminal
+    ],
+    ids=["sigterm", "sigint-group"],
+)
+def test_interrupted_between_placeholder_and_delete_restores_the_tag(
+    registry: LocalRegistry,
+    pusher: ImagePusher,
+    regctl_binary: str,
+    signum: signal.Signals,
+    whole_group: bool,
+    code: int,
+) -> None:
+    """Stopped while the tag points at regctl's placeholder: it must point back before exit."""
+    digests = seed(pusher)
+    before = state(registry)
+    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
+    with FaultProxy(registry.host, lifetime=120) as proxy:
+        # The placeholder is pushed; its delete hangs (and never reaches the registry).
+        proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
+        env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
+        process = subprocess.Popen(
+            [command, "delete"],
+            env={**registry_environment(), **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            wait_for(
+                lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
+                30,
+                "the placeholder's delete to hang",
+            )
+            assert registry.digest(REPO, TARGET) != digests[TARGET]  # on the placeholder now
+            if whole_group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert process.returncode == code, stderr
+    assert state(registry) == before, stderr
+
+
+def test_the_proxy_forwards_every_method_with_its_body_and_counts_them(
+    registry: LocalRegistry,
+) -> None:
+    blob = b"registry-cleanup fault proxy\n"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    auth = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+
+    def call(proxy: FaultProxy, method: str, path: str, body: bytes | None = None) -> Response:
+        url = path if path.startswith("http") else f"http://{proxy.host}{path}"
+        request = urllib.request.Request(  # noqa: S310 - loopback http only
+            url,
+            data=body,
+            method=method,
+            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/octet-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+
+    with FaultProxy(registry.host, latency=0.025, lifetime=60) as proxy:
+        _, headers, _ = call(proxy, "POST", f"/v2/{REPO}/blobs/uploads/")
+        location = headers["Location"]
+        _, headers, _ = call(proxy, "PATCH", location, blob)
+        location = headers["Location"]
+        separator = "&" if "?" in location else "?"
+        status, _, _ = call(proxy, "PUT", f"{location}{separator}digest={digest}", b"")
+        assert status == 201
+        assert call(proxy, "HEAD", f"/v2/{REPO}/blobs/{digest}")[1]["Content-Length"] == str(
+            len(blob)
+        )
+        assert call(proxy, "GET", f"/v2/{REPO}/blobs/{digest}")[2] == blob
+        assert call(proxy, "DELETE", f"/v2/{REPO}/blobs/{digest}")[0] == 202
+
+        assert proxy.methods() == Counter(
+            {"POST": 1, "PATCH": 1, "PUT": 1, "HEAD": 1, "GET": 1, "DELETE": 1}
+        )
+        assert [s.method for s in proxy.changes()] == ["POST", "PATCH", "PUT", "DELETE"]
+    assert registry.request("HEAD", f"/v2/{REPO}/blobs/{digest}")[0] == 404
+
+
+def test_the_proxy_stops_by_itself_after_its_lifetime(registry: LocalRegistry) -> None:
+    proxy = FaultProxy(registry.host, lifetime=0.5).start()
+    try:
+        wait_for(lambda: not _accepts(proxy.host), 20, "the proxy to stop by itself")
+    finally:
+        proxy.stop()
+
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+def _accepts(host: str) -> bool:
+    address, _, port = host.rpartition(":")
+    try:
+        with socket.create_connection((address, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False

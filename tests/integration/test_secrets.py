@@ -25,7 +25,7 @@ from tests.conftest import RunCli, find_tool, require_tool
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.proc_sampler import ProcSampler
 from tests.support.regctl_spy import Spy, make_spy
-from tests.support.scenario import TARGET, job_env, seed, state
+from tests.support.scenario import REPO, TARGET, job_env, seed, state
 
 
 @pytest.fixture
@@ -193,7 +193,11 @@ def test_private_config_is_removed_when_interrupted(
     with ProcSampler(regctl_binary) as sampler:
         process = _slow_delete(registry, proxy, regctl_binary, scratch)
         try:
-            wait_for(lambda: proxy.in_flight > 0, 30, "regctl to block on the slow registry")
+            wait_for(
+                lambda: ("HEAD", f"/v2/{REPO}/manifests/{TARGET}") in proxy.in_flight,
+                30,
+                "regctl to block on the slow registry",
+            )
             configs = [p for p in scratch.iterdir() if p.name.startswith("registry-cleanup-")]
             assert len(configs) == 1
             assert (configs[0].stat().st_mode & 0o777) == 0o700

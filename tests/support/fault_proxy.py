@@ -75,11 +75,14 @@ class Fault:
         path: str | None = None,
         times: int | None = 1,
         headers: dict[str, str] | None = None,
+        after: float = 0.0,
     ) -> Fault:
+        """Answer ``status`` (after ``after`` seconds); the request never reaches upstream."""
         return cls(
             Action.respond,
             status=status,
             times=times,
+            seconds=after,
             headers=dict(headers or {}),
             **cls._select(methods, path),  # type: ignore[arg-type]
         )
@@ -275,7 +278,7 @@ class FaultProxy:
         self._upstream_tls = upstream_tls
         self._faults: list[Fault] = []
         self._seen: list[Seen] = []
-        self._in_flight = 0
+        self._in_flight: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -311,10 +314,10 @@ class FaultProxy:
         return [s for s in self.seen() if s.method in CHANGING_METHODS]
 
     @property
-    def in_flight(self) -> int:
-        """Requests received and not yet finished (a delayed one counts until it is done)."""
+    def in_flight(self) -> list[tuple[str, str]]:
+        """(method, target) of requests received and not yet finished, such as delayed ones."""
         with self._lock:
-            return self._in_flight
+            return list(self._in_flight)
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -410,13 +413,14 @@ class FaultProxy:
             return False
         if request is None:
             return False
+        entry = (request.method, request.target)
         with self._lock:
-            self._in_flight += 1
+            self._in_flight.append(entry)
         try:
             return await self._serve_request(request, writer)
         finally:
             with self._lock:
-                self._in_flight -= 1
+                self._in_flight.remove(entry)
 
     async def _serve_request(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         if self.latency:
@@ -424,6 +428,7 @@ class FaultProxy:
         fault = self._take_fault(request.method, request.target)
         action = fault.action if fault is not None else None
         if fault is not None and action is Action.respond:
+            await asyncio.sleep(fault.seconds)
             self._record(request.method, request.target, action.value, fault.status)
             writer.write(_response(fault.status, fault.headers, b'{"errors":[]}'))
             await writer.drain()
