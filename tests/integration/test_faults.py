@@ -10,57 +10,34 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import threading
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
 
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry, registry_environment
-from tests.conftest import RunCli, find_tool, require_tool
+from devkit.local_registry import LocalRegistry
+from tests.conftest import RunCli
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
-from tests.support.scenario import REPO, TARGET, job_env, seed, state
+from tests.support.scenario import (
+    BY_DIGEST,
+    REPO,
+    TARGET,
+    Expect,
+    Scenario,
+    interrupt,
+    job_env,
+    restart_after,
+    running_delete,
+    seed,
+    settled,
+    state,
+)
 
-# A deleted tag's manifest is removed by digest; regctl's placeholder is deleted the same way.
-BY_DIGEST = r"/manifests/sha256:"
 BY_TAG = rf"/manifests/{TARGET}$"
-
-
-class Expect(Enum):
-    fails = "fails"  # exit 1, tag at its original digest
-    deletes = "deletes"  # exit 0, tag gone
-    either = "either"  # one of the two, decided by timing; both are correct
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    faults: Callable[[LocalRegistry], list[Fault]]
-    expect: Expect
-    upstream_down: int | None = 502
-    env: dict[str, str] = field(default_factory=dict)
-
-
-def _restart_after(seconds: float) -> Callable[[LocalRegistry], list[Fault]]:
-    """Stop the registry when regctl deletes by digest; start it again ``seconds`` later."""
-
-    def faults(registry: LocalRegistry) -> list[Fault]:
-        def restart() -> None:
-            registry.stop()
-            threading.Timer(seconds, registry.start).start()
-
-        return [Fault.call(restart, methods={"DELETE"}, path=BY_DIGEST)]
-
-    return faults
 
 
 SCENARIOS = [
@@ -127,15 +104,15 @@ SCENARIOS = [
         Expect.fails,
         env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
     ),
-    Scenario("registry-restarts-briefly", _restart_after(1.0), Expect.either),
+    Scenario("registry-restarts-briefly", restart_after(1.0), Expect.either),
     Scenario(
         "registry-down-longer-than-regctl-retries",
-        _restart_after(8.0),
+        restart_after(8.0),
         Expect.fails,
     ),
     Scenario(
         "registry-restarts-with-connections-refused",
-        _restart_after(8.0),
+        restart_after(8.0),
         Expect.fails,
         upstream_down=None,
     ),
@@ -159,7 +136,7 @@ def test_delete_under_fault_keeps_or_deletes_and_a_rerun_finishes(
         first = run_cli("delete", "--json", env=env)
 
         # Let every delayed request and restart play out before judging the registry.
-        wait_for(lambda: _idle(proxy, registry), 30, "the proxy and registry to settle")
+        wait_for(lambda: settled(proxy, registry), 30, "the proxy and registry to settle")
         after = state(registry)
         document = json.loads(first.stdout)
         if first.returncode == 0:
@@ -187,21 +164,9 @@ def test_delete_under_fault_keeps_or_deletes_and_a_rerun_finishes(
     assert state(registry) == {t: d for t, d in before.items() if t != TARGET}
 
 
-def _idle(proxy: FaultProxy, registry: LocalRegistry) -> bool:
-    """No request still inside the proxy (a delayed one), and the registry answers."""
-    if proxy.in_flight:
-        return False
-    try:
-        registry.request("GET", "/v2/")
-    except OSError:
-        return False
-    return True
-
-
 def test_two_deletes_of_the_same_tag_at_once_both_succeed(
     registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
 ) -> None:
-    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
     digests = seed(pusher)
     untouched = {t: d for t, d in state(registry).items() if t != TARGET}
     # 25 ms per request widens the window in which the two runs interleave.
@@ -210,17 +175,9 @@ def test_two_deletes_of_the_same_tag_at_once_both_succeed(
             if round_number:
                 pusher.push(REPO, TARGET, seed=f"round-{round_number}")
             env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
-            runs = [
-                subprocess.Popen(
-                    [command, "delete", "--json"],
-                    env={**registry_environment(), **env},
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-                for _ in range(2)
-            ]
-            results = [run.communicate(timeout=120) for run in runs]
+            with running_delete(env, "--json") as first, running_delete(env, "--json") as second:
+                runs = [first, second]
+                results = [run.communicate(timeout=120) for run in runs]
 
             for run, (stdout, stderr) in zip(runs, results, strict=True):
                 assert run.returncode == 0, stdout + stderr
@@ -251,35 +208,18 @@ def test_interrupted_between_placeholder_and_delete_restores_the_tag(
     """Stopped while the tag points at regctl's placeholder: it must point back before exit."""
     digests = seed(pusher)
     before = state(registry)
-    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
     with FaultProxy(registry.host, lifetime=120) as proxy:
         # The placeholder is pushed; its delete hangs (and never reaches the registry).
         proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
         env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
-        process = subprocess.Popen(
-            [command, "delete"],
-            env={**registry_environment(), **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
+        with running_delete(env) as process:
             wait_for(
                 lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
                 30,
                 "the placeholder's delete to hang",
             )
             assert registry.digest(REPO, TARGET) != digests[TARGET]  # on the placeholder now
-            if whole_group:
-                os.killpg(process.pid, signum)
-            else:
-                process.send_signal(signum)
-            _, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            stderr = interrupt(process, signum, whole_group=whole_group)
 
     assert process.returncode == code, stderr
     assert state(registry) == before, stderr

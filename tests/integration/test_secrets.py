@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry, registry_environment
+from devkit.local_registry import LocalRegistry
 from registry_cleanup.regctl import TlsMode, is_loopback, tls_notice
-from tests.conftest import RunCli, find_tool, require_tool
+from tests.conftest import RunCli
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.proc_sampler import ProcSampler
 from tests.support.regctl_spy import Spy, make_spy
-from tests.support.scenario import REPO, TARGET, job_env, seed, state
+from tests.support.scenario import REPO, TARGET, interrupt, job_env, running_delete, seed, state
 
 
 @pytest.fixture
@@ -150,26 +148,6 @@ def test_what_regctl_echoes_of_its_secrets_is_redacted(
     assert list(scratch.iterdir()) == []
 
 
-def _slow_delete(
-    registry: LocalRegistry, proxy: FaultProxy, regctl_binary: str, scratch: Path
-) -> subprocess.Popen[str]:
-    """Start a delete that blocks: the registry takes a minute to resolve the tag."""
-    proxy.add(Fault.delay(60, methods={"HEAD"}, path=rf"/manifests/{TARGET}$", times=None))
-    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
-    env = {
-        **registry_environment(),
-        **job_env(registry, proxy, REGISTRY_CLEANUP_REGCTL=regctl_binary, TMPDIR=str(scratch)),
-    }
-    return subprocess.Popen(
-        [command, "delete"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 @pytest.mark.parametrize(
     ("signum", "whole_group", "code"),
     [
@@ -191,8 +169,10 @@ def test_private_config_is_removed_when_interrupted(
 ) -> None:
     before = state(registry)
     with ProcSampler(regctl_binary) as sampler:
-        process = _slow_delete(registry, proxy, regctl_binary, scratch)
-        try:
+        # The registry takes a minute to resolve the tag: the run blocks.
+        proxy.add(Fault.delay(60, methods={"HEAD"}, path=rf"/manifests/{TARGET}$", times=None))
+        env = job_env(registry, proxy, REGISTRY_CLEANUP_REGCTL=regctl_binary, TMPDIR=str(scratch))
+        with running_delete(env) as process:
             wait_for(
                 lambda: ("HEAD", f"/v2/{REPO}/manifests/{TARGET}") in proxy.in_flight,
                 30,
@@ -202,16 +182,7 @@ def test_private_config_is_removed_when_interrupted(
             assert len(configs) == 1
             assert (configs[0].stat().st_mode & 0o777) == 0o700
             assert (configs[0] / "config.json").stat().st_mode & 0o777 == 0o600
-
-            if whole_group:
-                os.killpg(process.pid, signum)
-            else:
-                process.send_signal(signum)
-            _, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            stderr = interrupt(process, signum, whole_group=whole_group)
 
         assert process.returncode == code, stderr
         assert list(scratch.iterdir()) == []

@@ -1,14 +1,28 @@
-"""Shared pieces of the reliability tests: a seeded repository and a job pointed at a proxy."""
+"""Shared pieces of the reliability tests: a seeded repository, a job pointed at a proxy, fault
+scenarios and their expected outcomes, and running or interrupting the command.
+
+The sweep's fault tests can reuse Scenario, Expect, restart_after and settled as they are.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry
-from tests.conftest import ci_env
-from tests.support.fault_proxy import FaultProxy
+from devkit.local_registry import LocalRegistry, registry_environment
+from tests.conftest import ci_env, find_tool, require_tool
+from tests.support.fault_proxy import Fault, FaultProxy
 
 REPO = "group/app"
 TARGET = "feature-x"
+# A manifest deleted by digest: how regctl deletes its placeholder (and an untagged image).
+BY_DIGEST = r"/manifests/sha256:"
 
 
 def seed(pusher: ImagePusher) -> dict[str, str]:
@@ -27,6 +41,47 @@ def state(registry: LocalRegistry, repository: str = REPO) -> dict[str, str | No
     return {tag: registry.digest(repository, tag) for tag in registry.tags(repository)}
 
 
+class Expect(Enum):
+    fails = "fails"  # exit 1, tag at its original digest
+    deletes = "deletes"  # exit 0, tag gone
+    either = "either"  # one of the two, decided by timing; both are correct
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    faults: Callable[[LocalRegistry], list[Fault]]
+    expect: Expect
+    upstream_down: int | None = 502
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def restart_after(
+    seconds: float, *, methods: frozenset[str] = frozenset({"DELETE"}), path: str = BY_DIGEST
+) -> Callable[[LocalRegistry], list[Fault]]:
+    """Stop the registry at the first matching request; start it again ``seconds`` later."""
+
+    def faults(registry: LocalRegistry) -> list[Fault]:
+        def restart() -> None:
+            registry.stop()
+            threading.Timer(seconds, registry.start).start()
+
+        return [Fault.call(restart, methods=methods, path=path)]
+
+    return faults
+
+
+def settled(proxy: FaultProxy, registry: LocalRegistry) -> bool:
+    """No request still inside the proxy (a delayed one), and the registry answers."""
+    if proxy.in_flight:
+        return False
+    try:
+        registry.request("GET", "/v2/")
+    except OSError:
+        return False
+    return True
+
+
 def job_env(registry: LocalRegistry, proxy: FaultProxy, **extra: str) -> dict[str, str]:
     """A branch pipeline's variables for TARGET, with the registry reached through ``proxy``."""
     return {
@@ -35,3 +90,33 @@ def job_env(registry: LocalRegistry, proxy: FaultProxy, **extra: str) -> dict[st
         "CI_REGISTRY_IMAGE": f"{proxy.host}/{REPO}",
         **extra,
     }
+
+
+@contextmanager
+def running_delete(env: Mapping[str, str], *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``registry-cleanup delete ARGS`` in its own process group, killed if it outlives us."""
+    command = require_tool("registry-cleanup", find_tool("registry-cleanup"))
+    process = subprocess.Popen(
+        [command, "delete", *args],
+        env={**registry_environment(), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def interrupt(process: subprocess.Popen[str], signum: int, *, whole_group: bool) -> str:
+    """Send ``signum`` (to the whole process group, as a terminal's Ctrl-C does); return stderr."""
+    if whole_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    return stderr
