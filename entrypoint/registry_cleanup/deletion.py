@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -69,6 +68,8 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
     original = store.digest(target)
     if original is None:
         return outcome(Status.absent, "the tag does not exist; nothing to delete")
+    # A tag still on regctl's placeholder (a delete killed midway) is ours to finish, whatever
+    # digest was expected; any other digest means a newer pipeline pushed the tag.
     if (
         request.expect_digest is not None
         and original != request.expect_digest
@@ -80,7 +81,6 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
             "a newer pipeline pushed it",
             original,
         )
-    # (A tag left on regctl's placeholder by an interrupted delete is ours to finish.)
     if request.dry_run:
         return outcome(Status.would_delete, "dry run: nothing was changed", original)
 
@@ -133,7 +133,6 @@ def _undo_clobber(
     target: ImageRef,
     original: str,
     error: RegctlError,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> _After:
     """regctl's fallback may have re-pointed the tag at its placeholder: point it back.
 
@@ -141,7 +140,7 @@ def _undo_clobber(
     """
     last: RegctlError | None = None
     for delay in (0.0, *UNDO_RETRY_DELAYS):
-        sleep(delay)
+        time.sleep(delay)
         try:
             return _undo_once(store, target, original, error)
         except RegctlError as problem:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import signal
 import socket
@@ -282,3 +283,30 @@ def _accepts(host: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_a_delete_killed_midway_is_finished_by_the_rerun_even_with_expect_digest(
+    run_cli: RunCli, registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
+) -> None:
+    """SIGKILL cannot be handled: the tag stays on regctl's placeholder until the next run."""
+    digests = seed(pusher)
+    with FaultProxy(registry.host, lifetime=120) as proxy:
+        proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
+        env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
+        with running_delete(env) as process:
+            wait_for(
+                lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
+                30,
+                "the placeholder's delete to hang",
+            )
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        assert registry.digest(REPO, TARGET) not in (None, digests[TARGET])
+        proxy.clear()
+
+        again = run_cli("delete", "--json", "--expect-digest", digests[TARGET], env=env)
+
+    assert again.returncode == 0, again.output
+    assert json.loads(again.stdout)["status"] == "deleted"
+    assert TARGET not in registry.tags(REPO)
+    assert registry.digest(REPO, "pinned") == digests[TARGET]
