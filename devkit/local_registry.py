@@ -120,12 +120,6 @@ class LocalRegistry:
             config["tls"] = {"certificate": str(self.tls.certificate), "key": str(self.tls.key)}
         return config
 
-    def restart(self, down_for: float = 0.0, timeout: float = 20.0) -> None:
-        """Stop and start again on the same port and storage, as an upgrade or crash would."""
-        self.stop()
-        time.sleep(down_for)
-        self.start(timeout)
-
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

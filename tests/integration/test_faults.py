@@ -88,22 +88,22 @@ SCENARIOS = [
     ),
     Scenario(
         "slow-resolve-beyond-the-timeout",
-        lambda _: [Fault.delay(6, methods={"HEAD"}, path=BY_TAG, times=None)],
+        lambda _: [Fault.delay(8, methods={"HEAD"}, path=BY_TAG, times=None)],
         Expect.fails,
-        env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
+        env={"REGISTRY_CLEANUP_TIMEOUT": "3"},
     ),
     Scenario(
         "slow-answer-after-the-registry-deleted",
-        lambda _: [Fault.delay(6, after_forwarding=True, methods={"DELETE"}, path=BY_DIGEST)],
+        lambda _: [Fault.delay(8, after_forwarding=True, methods={"DELETE"}, path=BY_DIGEST)],
         Expect.deletes,
-        env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
+        env={"REGISTRY_CLEANUP_TIMEOUT": "3"},
     ),
     Scenario(
         # The late delete of the placeholder reaches the registry after we restored the tag.
         "slow-delete-arriving-after-the-timeout",
-        lambda _: [Fault.delay(4, methods={"DELETE"}, path=BY_DIGEST)],
+        lambda _: [Fault.delay(12, methods={"DELETE"}, path=BY_DIGEST)],
         Expect.fails,
-        env={"REGISTRY_CLEANUP_TIMEOUT": "1.5"},
+        env={"REGISTRY_CLEANUP_TIMEOUT": "3"},
     ),
     Scenario("registry-restarts-briefly", restart_after(1.0), Expect.either),
     Scenario(
