@@ -197,7 +197,7 @@ def delete(
         default_branch_pipeline=ci.default_branch if ci.is_default_branch_pipeline() else None,
     )
     log = _stderr_line if verbose else None
-    emit = _emitter(json_output, target)
+    emit = _Emitter(json_output, target)
     try:
         with RegctlSession(use_docker_config=docker_config, log=log) as session:
             session.configure_host(target.registry, HostSettings(tls=tls, ca_file=ca_file))
@@ -270,10 +270,6 @@ class _Emitter:
             typer.echo(failed.as_json())
         _stderr_line(message)
         raise typer.Exit(1)
-
-
-def _emitter(json_output: bool, target: ImageRef) -> _Emitter:
-    return _Emitter(json_output, target)
 
 
 def _stderr_line(message: str) -> None:
