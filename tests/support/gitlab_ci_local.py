@@ -11,7 +11,6 @@ project's own .gitlab-ci.yml do.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from devkit.local_registry import registry_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_PATH = "group/registry-cleanup"
@@ -77,9 +78,14 @@ class Project:
     def __init__(self, directory: Path, executable: str, env: Mapping[str, str] | None = None):
         self.directory = directory
         self._executable = executable
-        self._env = {**os.environ, **(env or {})}
-        # The suite sets the CI_* variables it means; warnings about that are noise.
-        self._env.pop("CI", None)
+        # Nothing of the job running this suite (GitLab's CI_* variables, say) may leak into the
+        # pipelines under test: they get only the variables each test sets.
+        inherited = {
+            name: value
+            for name, value in registry_environment().items()
+            if name != "CI" and not name.startswith("GITLAB_")
+        }
+        self._env = {**inherited, **(env or {})}
 
     @classmethod
     def create(
