@@ -58,3 +58,43 @@ def new_project(tmp_path: Path, gitlab_ci_local: str) -> NewProject:
         return Project.create(tmp_path / name, gitlab_ci_local, env=env)
 
     return create
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _allowed(spec: dict[str, Any]) -> str:
+    if "options" in spec:
+        return ", ".join(f"`{option}`" for option in spec["options"])
+    if "regex" in spec:
+        return _cell(f"`{spec['regex']}`")
+    return ""
+
+
+def _default(spec: dict[str, Any]) -> str:
+    if "default" not in spec:
+        return "required"
+    value = spec["default"]
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`" if value != "" else "empty"
+
+
+def inputs_table(name: str, inputs: dict[str, dict[str, Any]] | None = None) -> str:
+    """The README's inputs table for one component, made from its spec header."""
+    lines = [
+        "| Input | Type | Default | Allowed | Description |",
+        "|---|---|---|---|---|",
+    ]
+    for input_name, spec in (inputs if inputs is not None else spec_inputs(name)).items():
+        cells = [f"`{input_name}`", spec["type"], _default(spec), _allowed(spec)]
+        cells.append(_cell(spec["description"].strip()))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    # Print the tables for pasting into the README: python -m tests.support.templates
+    for component_name in TEMPLATES:
+        print(f"<!-- inputs of {component_name} -->\n{inputs_table(component_name)}")
