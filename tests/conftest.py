@@ -17,6 +17,9 @@ from devkit.local_registry import LocalRegistry, find_registry_binary, registry_
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Fixtures of the component tests (gitlab-ci-local projects), kept next to their helpers.
+pytest_plugins = ["tests.support.templates"]
+
 
 def require_tool(name: str, found: str | None) -> str:
     """Return the tool's path; without it fail under CI, skip elsewhere."""
