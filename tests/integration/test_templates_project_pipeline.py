@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.support.gitlab_ci_local import (
@@ -70,14 +72,16 @@ def test_default_branch_and_tags_get_no_self_test(
 def test_release_publishes_only_the_version_the_package_carries(project: Project) -> None:
     config = project.preview(version_tag("1.4.0"))
     assert config["release"]["release"]["tag_name"] == "$CI_COMMIT_TAG"
+    version_file = Path("entrypoint/registry_cleanup/__init__.py")
     version = next(
         line.split('"')[1]
-        for line in (ROOT / "pyproject.toml").read_text().splitlines()
-        if line.startswith("version = ")
+        for line in (ROOT / version_file).read_text().splitlines()
+        if line.startswith("__version__ = ")
     )
-    (project.directory / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    (project.directory / version_file).parent.mkdir(parents=True, exist_ok=True)
+    (project.directory / version_file).write_text((ROOT / version_file).read_text())
     matching = project.run_jobs("release", variables=version_tag(version))
     assert "PASS  release" in matching.output, matching.output
     other = project.run_jobs("release", variables=version_tag("99.0.0"))
     assert "FAIL  release" in other.output, other.output
-    assert "tag 99.0.0 is not the version in pyproject.toml" in other.output
+    assert f"tag 99.0.0 is not the version in {version_file}" in other.output
