@@ -45,7 +45,8 @@ tags="$version"
 # The highest released X.Y.Z in a line decides where :X and :X.Y point.
 released_versions="$(regctl tag ls "$IMAGE_REPOSITORY" | grep -Ex '[0-9]+\.[0-9]+\.[0-9]+' || true)"
 highest() {
-  printf '%s\n' "$released_versions" | grep -E "^$1\." | sort -t. -k1,1n -k2,2n -k3,3n | tail -n 1
+  printf '%s\n' "$released_versions" | awk -v line="$1." 'index($0, line) == 1' |
+    sort -t. -k1,1n -k2,2n -k3,3n | tail -n 1
 }
 if [ "$(highest "$minor")" = "$version" ]; then
   regctl image copy "$source" "$IMAGE_REPOSITORY:$minor"

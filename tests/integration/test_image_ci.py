@@ -147,6 +147,19 @@ def test_a_patch_of_an_older_line_does_not_move_the_major_tag(
     assert registry.digest("group/app/image", "1.2") == newer
 
 
+def test_lines_are_matched_by_number_not_by_pattern(
+    registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str, tmp_path: Path
+):
+    # 102.0.0 is not in line 1.2: its digits merely look like "1.2." to a careless regex.
+    pusher.push("group/app/image", SHA, multi_platform=True)
+    assert promote(registry, regctl_binary, tmp_path, "v102.0.0", SHA).returncode == 0
+    sha = "d" * 40
+    digest = pusher.push("group/app/image", sha, multi_platform=True)
+    assert promote(registry, regctl_binary, tmp_path, "v1.2.0", sha).returncode == 0
+    assert registry.digest("group/app/image", "1.2") == digest
+    assert registry.digest("group/app/image", "1") == digest
+
+
 def test_a_released_version_is_never_rewritten(
     registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str, tmp_path: Path
 ):
@@ -223,12 +236,17 @@ def test_schema_check_catches_a_broken_job(tmp_path: Path):
     assert result.returncode != 0
 
 
-PROMOTE_RULE = re.compile(r"^v?\d+\.\d+\.\d+$")
-
-
 def test_promote_rule_is_the_semver_tag_rule():
     rules = yaml.safe_load(IMAGE_YML.read_text())["image:promote"]["rules"]
     assert rules == [{"if": "$CI_COMMIT_TAG =~ /^v?\\d+\\.\\d+\\.\\d+$/"}]
+
+
+def test_jobs_run_the_image_the_build_pushed():
+    jobs = yaml.safe_load(IMAGE_YML.read_text())
+    assert jobs["variables"]["IMAGE_REPOSITORY"] == "$CI_REGISTRY_IMAGE/image"
+    assert '--tag "$IMAGE_REPOSITORY:$CI_COMMIT_SHA"' in " ".join(jobs["image:build"]["script"])
+    for name in ("image:smoke", "image:promote"):
+        assert jobs[name]["image"] == "$CI_REGISTRY_IMAGE/image:$CI_COMMIT_SHA", name
 
 
 def gitlab_ci_local() -> str:
