@@ -93,12 +93,14 @@ class Project:
     ) -> Project:
         directory.mkdir(parents=True)
         shutil.copytree(ROOT / "templates", directory / "templates")
+        # The project's own pipeline includes the image jobs (and their scripts) from here.
+        shutil.copytree(ROOT / ".gitlab", directory / ".gitlab")
         git = ["git", "-C", str(directory), "-c", "user.name=test", "-c", "user.email=t@example"]
         subprocess.run([*git, "init", "-q", "-b", BRANCH], check=True)
         subprocess.run(
             [*git, "remote", "add", "origin", f"git@{SERVER}:{PROJECT_PATH}.git"], check=True
         )
-        subprocess.run([*git, "add", "templates"], check=True)
+        subprocess.run([*git, "add", "templates", ".gitlab"], check=True)
         subprocess.run([*git, "commit", "-q", "-m", "components"], check=True)
         # What a clone of a GitLab project has: origin/HEAD naming the default branch.
         subprocess.run([*git, "update-ref", f"refs/remotes/origin/{DEFAULT_BRANCH}", "HEAD"])
