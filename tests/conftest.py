@@ -15,6 +15,8 @@ from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry, find_registry_binary, registry_environment
 
 ROOT = Path(__file__).resolve().parent.parent
+# The GitLab API emulator's fixtures (gitlab_emulator).
+pytest_plugins = ["tests.fakes.fixtures"]
 
 
 def require_tool(name: str, found: str | None) -> str:
