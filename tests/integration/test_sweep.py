@@ -1,0 +1,175 @@
+"""registry-cleanup sweep, end to end: the CLI, python-gitlab, the emulator, the real registry."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from devkit.images import ImagePusher
+from tests.conftest import RunCli
+from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
+from tests.fakes.seed import push_created
+
+REPO = "group/app"
+
+
+def api_env(emulator: GitLabEmulator, project: Project, token: str, **extra: str) -> dict[str, str]:
+    return {
+        "CI_API_V4_URL": emulator.url,
+        "CI_PROJECT_ID": str(project.id),
+        "GITLAB_TOKEN": token,
+        **extra,
+    }
+
+
+def seed_mixed(emulator: GitLabEmulator, pusher: ImagePusher) -> tuple[Project, dict[str, str]]:
+    """Live, dead and colliding branches; latest, releases, the default branch, shared digests."""
+    project = emulator.add_project(
+        REPO,
+        default_branch="main",
+        branches=["main", "feature/live", "Feature/X", "feature-x", "fix/Ü"],
+    )
+    emulator.add_repository(project)
+    digests = {}
+    for tag in ("main", "feature-live", "feature-x", "fix", "feature-gone", "old-fix", "latest"):
+        digests[tag] = pusher.push(REPO, tag)
+    for tag in ("v1.2.3", "1.0"):
+        digests[tag] = pusher.push(REPO, tag)
+    # An orphan sharing its digest with a live branch's tag.
+    digests["copy-of-live"] = pusher.tag(REPO, "feature-live", "copy-of-live")
+    return project, digests
+
+
+def test_sweep_deletes_exactly_the_orphans(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli, tmp_path: Path
+):
+    project, digests = seed_mixed(gitlab_emulator, pusher)
+    token = gitlab_emulator.personal_token(project, Role.developer)
+    env = api_env(gitlab_emulator, project, token)
+    before = pusher.registry.tags(REPO)
+
+    dry = run_cli("sweep", "--json", env=env)
+
+    assert dry.returncode == 0, dry.stderr
+    assert pusher.registry.tags(REPO) == before, "a dry run changed the registry"
+    document = json.loads(dry.stdout)
+    planned = sorted(t["tag"] for t in document["tags"] if t["status"] == "would-delete")
+    assert planned == ["copy-of-live", "feature-gone", "old-fix"]
+    assert document["dry_run"] is True
+    assert gitlab_emulator.count("DELETE /projects/:id/registry/repositories/:rid/tags/:tag") == 0
+
+    report = tmp_path / "artifacts" / "sweep.json"
+    done = run_cli("sweep", "--delete", "--report", str(report), env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert pusher.registry.tags(REPO) == sorted(
+        ["main", "feature-live", "feature-x", "fix", "latest", "v1.2.3", "1.0"]
+    )
+    # The live tag that shared a digest with a deleted orphan still points at it.
+    assert pusher.registry.digest(REPO, "feature-live") == digests["feature-live"]
+    written = json.loads(report.read_text())
+    assert written["summary"]["deleted"] == 3
+    assert written["summary"]["failed"] == 0
+    reasons = {t["tag"]: t["reason"] for t in written["tags"]}
+    assert "'Feature/X', 'feature-x' share this slug" in reasons["feature-x"]
+    assert "default branch" in reasons["main"]
+    assert "deleted 3" in done.stderr
+    for text in (dry.stdout, dry.stderr, done.stdout, done.stderr, report.read_text()):
+        assert token not in text
+
+
+def test_sweep_with_a_job_token_and_include_exclude(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    project = gitlab_emulator.add_project(REPO, branches=["main"])
+    gitlab_emulator.add_repository(project)
+    for tag in ("main", "review-a", "review-b", "review-keep", "other"):
+        pusher.push(REPO, tag)
+    token = gitlab_emulator.job_token(project, Role.developer)
+    env = {
+        "CI_API_V4_URL": gitlab_emulator.url,
+        "CI_PROJECT_ID": str(project.id),
+        "CI_JOB_TOKEN": token,
+    }
+
+    result = run_cli(
+        "sweep", "--delete", "--include", "review-.*", "--exclude", ".*-keep", "--json", env=env
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert pusher.registry.tags(REPO) == ["main", "other", "review-keep"]
+    # A job token cannot read protected tag rules; the sweep says so and carries on.
+    assert "protected container tag rules" in result.stderr
+
+
+def test_retention_by_count_and_age(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli, tmp_path: Path
+):
+    project = gitlab_emulator.add_project(REPO, branches=["main"])
+    gitlab_emulator.add_repository(project)
+    now = datetime.now(UTC)
+    pusher.push(REPO, "main")
+    ages = {"day1": 1, "day3": 3, "day10": 10, "day20": 20, "day30": 30}
+    for tag, days in ages.items():
+        push_created(pusher, tmp_path, REPO, tag, now - timedelta(days=days))
+    push_created(pusher, tmp_path, REPO, "just-now", now)
+    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+
+    by_age = run_cli("sweep", "--delete", "--older-than", "7d", "--json", env=env)
+
+    assert by_age.returncode == 0, by_age.stderr
+    assert pusher.registry.tags(REPO) == sorted(["main", "day1", "day3", "just-now"])
+
+    by_count = run_cli("sweep", "--delete", "--keep-n", "1", "--json", env=env)
+
+    assert by_count.returncode == 0, by_count.stderr
+    # day1 is the newest old-enough orphan kept by --keep-n; just-now is inside --min-age.
+    # keep-n counts just-now too (newest first), so day1 and day3 go.
+    assert pusher.registry.tags(REPO) == ["just-now", "main"]
+
+
+def test_guard_refuses_a_broken_branch_list_unless_trusted(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    project = gitlab_emulator.add_project(REPO, default_branch="main", branches=[])
+    gitlab_emulator.add_repository(project)
+    for tag in ("main", "a", "b"):
+        pusher.push(REPO, tag)
+    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+
+    refused = run_cli("sweep", "--delete", "--default-branch", "main", env=env)
+
+    assert refused.returncode == 1
+    assert "branch list looks broken: the branch list is empty" in refused.stderr
+    assert "--trust-branch-list" in refused.stderr
+    assert pusher.registry.tags(REPO) == ["a", "b", "main"]
+
+    trusted = run_cli(
+        "sweep", "--delete", "--default-branch", "main", "--trust-branch-list", env=env
+    )
+
+    assert trusted.returncode == 0, trusted.stderr
+    assert pusher.registry.tags(REPO) == ["main"]
+
+
+def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli):
+    """Listing reads each page once; each deletion costs a detail read, a re-check and a DELETE."""
+    project = gitlab_emulator.add_project(REPO, branches=["main", *[f"b{n}" for n in range(150)]])
+    gitlab_emulator.add_repository(project)
+    pusher.push(REPO, "main")
+    for n in range(3):
+        pusher.tag(REPO, "main", f"gone-{n}")
+    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+
+    result = run_cli("sweep", "--delete", "--concurrency", "2", env=env)
+
+    assert result.returncode == 0, result.stderr
+    counts = gitlab_emulator.requests
+    assert counts["GET /projects/:id/repository/branches"] == 2  # 151 branches, 100 per page
+    assert counts["GET /projects/:id/registry/repositories"] == 1
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 1
+    assert counts["GET /projects/:id/registry/protection/tag/rules"] == 1
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 6
+    assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
+    assert counts["total"] == 14
