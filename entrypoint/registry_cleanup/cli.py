@@ -359,6 +359,7 @@ def sweep(
     repository: Annotated[
         list[str] | None,
         typer.Option(
+            envvar="REGISTRY_CLEANUP_REPOSITORY",
             metavar="PATH",
             help="Only this container repository (path, location or ID). Repeatable; "
             "default: every repository of the project.",
@@ -400,9 +401,9 @@ def sweep(
         ),
     ] = True,
     keep_n: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            min=0,
+            envvar="REGISTRY_CLEANUP_KEEP_N",
             metavar="N",
             help="Keep the N newest orphaned tags (by image creation time).",
             show_default=False,
@@ -411,6 +412,7 @@ def sweep(
     older_than: Annotated[
         str | None,
         typer.Option(
+            envvar="REGISTRY_CLEANUP_OLDER_THAN",
             metavar="AGE",
             help="Delete only orphaned images older than AGE (30m, 12h, 7d, 2w, 1month).",
             show_default=False,
@@ -419,6 +421,7 @@ def sweep(
     min_age: Annotated[
         str,
         typer.Option(
+            envvar="REGISTRY_CLEANUP_MIN_AGE",
             metavar="AGE",
             help="Grace period: never delete an image younger than AGE.",
         ),
@@ -432,9 +435,14 @@ def sweep(
             show_default=False,
         ),
     ] = None,
-    delete: Annotated[
-        bool, typer.Option("--delete", help="Really delete. Without it the sweep is a dry run.")
-    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run/--delete",
+            envvar="REGISTRY_CLEANUP_DRY_RUN",
+            help="--delete really deletes; the default is a dry run that changes nothing.",
+        ),
+    ] = True,
     trust_branch_list: Annotated[
         bool,
         typer.Option(
@@ -445,7 +453,13 @@ def sweep(
     ] = False,
     concurrency: Annotated[
         int,
-        typer.Option(min=1, max=32, metavar="N", help="Deletions in flight at once."),
+        typer.Option(
+            min=1,
+            max=32,
+            envvar="REGISTRY_CLEANUP_CONCURRENCY",
+            metavar="N",
+            help="Deletions in flight at once.",
+        ),
     ] = 4,
     json_output: JsonOption = False,
     report: Annotated[
@@ -460,7 +474,7 @@ def sweep(
     ] = None,
 ) -> None:
     """Delete tags whose branch no longer exists (dry run unless --delete)."""
-    from registry_cleanup.durations import parse_duration
+    from registry_cleanup.durations import parse_count, parse_duration
     from registry_cleanup.sweep import SweepOptions
 
     options = SweepOptions(
@@ -469,11 +483,12 @@ def sweep(
         exclude=tuple(exclude or ()),
         protect=tuple(protect or ()),
         protect_semver=protect_semver,
-        keep_n=keep_n,
+        # Empty values come from unset component inputs and mean "no such rule".
+        keep_n=parse_count(keep_n, option="--keep-n") if keep_n else None,
         older_than=parse_duration(older_than, option="--older-than") if older_than else None,
         min_age=parse_duration(min_age, option="--min-age"),
         default_branch=default_branch,
-        delete=delete,
+        delete=not dry_run,
         trust_branch_list=trust_branch_list,
         concurrency=concurrency,
     )

@@ -1,4 +1,4 @@
-"""Durations as people and GitLab write them: 30m, 12h, 7d, 2w, 1month."""
+"""Durations as people and GitLab write them (30m, 12h, 7d, 2w, 1month), and counts."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ def parse_duration(text: str, *, option: str) -> timedelta:
             "30m, 12h, 7d, 2w or 1month"
         )
     return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_count(text: str, *, option: str) -> int:
+    if not text.strip().isdigit():
+        raise InputError(f"{option} {text!r} is not a whole number of 0 or more")
+    return int(text)

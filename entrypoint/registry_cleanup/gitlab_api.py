@@ -22,6 +22,8 @@ from registry_cleanup.errors import CleanupError, InputError
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105
+# Names the variable that holds the token, e.g. a masked CI/CD variable SWEEP_TOKEN.
+TOKEN_VARIABLE_ENV = "REGISTRY_CLEANUP_TOKEN_VARIABLE"  # noqa: S105
 API_URL_ENV = "CI_API_V4_URL"
 PROJECT_ENV = "CI_PROJECT_ID"
 PER_PAGE = 100  # the largest page GitLab serves (api/rest/#pagination)
@@ -50,7 +52,14 @@ class Credentials:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        """GITLAB_TOKEN if set, else CI_JOB_TOKEN. Tokens come from the environment only."""
+        """The token named by $REGISTRY_CLEANUP_TOKEN_VARIABLE, else GITLAB_TOKEN, else
+        CI_JOB_TOKEN. Tokens come from the environment only, never from arguments."""
+        named = env.get(TOKEN_VARIABLE_ENV)
+        if named:
+            value = env.get(named)
+            if not value:
+                raise InputError(f"{TOKEN_VARIABLE_ENV} names {named}, which is unset or empty")
+            return cls(TokenKind.job if named == JOB_TOKEN_ENV else TokenKind.private, value)
         if env.get(TOKEN_ENV):
             return cls(TokenKind.private, env[TOKEN_ENV])
         if env.get(JOB_TOKEN_ENV):
