@@ -25,6 +25,7 @@ every request by route.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -37,11 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from devkit.local_registry import free_port
 from tests.fakes.registry_store import RegistryStore
+from tests.fakes.registry_tokens import TokenIssuer
 
 
 class Role(IntEnum):
@@ -146,9 +149,16 @@ class Request:
     headers: dict[str, str]
     base_url: str
     raw_path: str
+    raw_query: str = ""
 
 
 Handler = Callable[["GitLabEmulator", Request, dict[str, str]], tuple[int, object, dict[str, str]]]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients (regctl, requests) close idle keep-alive connections; that is not an error.
+        return
 
 
 class GitLabEmulator:
@@ -165,6 +175,8 @@ class GitLabEmulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.clock: Callable[[], float] = time.time
+        # Set by enable_registry_tokens(): then /jwt/auth issues registry tokens.
+        self.issuer: TokenIssuer | None = None
 
     # -- set-up helpers for tests ---------------------------------------------------------
 
@@ -223,6 +235,15 @@ class GitLabEmulator:
         self.tokens[token] = Token(kind="job", user=user, job_project=project.id)
         return token
 
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.port}/jwt/auth"
+
+    def enable_registry_tokens(self, directory: Path) -> dict[str, object]:
+        """Issue registry tokens at /jwt/auth; returns the registry's ``auth`` section."""
+        self.issuer = TokenIssuer()
+        return self.issuer.auth_config(self.realm, directory)
+
     def location(self, repository: Repository) -> str:
         return f"{self.store.registry.host}/{repository.path}"
 
@@ -245,7 +266,7 @@ class GitLabEmulator:
 
             do_GET = do_PUT = do_DELETE = do_POST = do_HEAD = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -287,6 +308,7 @@ class GitLabEmulator:
             headers={k.lower(): v for k, v in http.headers.items()},
             base_url=f"http://127.0.0.1:{self.port}{parsed.path}",
             raw_path=parsed.path,
+            raw_query=parsed.query,
         )
         route, handler, params = self._route(request)
         with self._lock:
@@ -364,6 +386,20 @@ class GitLabEmulator:
             if project.path_with_namespace == project_ref:
                 return project
         return None
+
+    def _granted(self, token: Token, repository_path: str, wanted: list[str]) -> list[str]:
+        """The registry actions ``token`` gets on ``repository_path``."""
+        for project in self.projects.values():
+            prefix = project.path_with_namespace
+            if repository_path != prefix and not repository_path.startswith(prefix + "/"):
+                continue
+            if token.kind == "job" and token.job_project != project.id:
+                return []
+            role = project.members.get(token.user)
+            if role is None:
+                return []
+            return [a for a in wanted if a in _ACTION_ROLES and role >= _ACTION_ROLES[a]]
+        return []
 
     @staticmethod
     def _repository(project: Project, repository_id: str) -> Repository:
@@ -655,6 +691,65 @@ class GitLabEmulator:
         return 200, chunk, headers
 
 
+def _registry_token(
+    emulator: GitLabEmulator, request: Request, params: dict[str, str]
+) -> tuple[int, object, dict[str, str]]:
+    """GET /jwt/auth: GitLab's registry token endpoint.
+
+    Follows Auth::ContainerRegistryAuthenticationService and the registry's token docs.
+
+    HTTP Basic credentials: a user with an access token as password, or ``gitlab-ci-token``
+    with a CI job token (user/packages/container_registry/authenticate_with_container_registry).
+    Per requested ``scope=repository:PATH:ACTIONS``: pull needs Reporter, push and delete need
+    Developer (user/permissions/); a job token reaches its own project only. Actions not
+    granted are left out of the token, which is still issued (200); the registry then refuses
+    the request with insufficient_scope. Bad credentials: 401.
+    """
+    issuer = emulator.issuer
+    if issuer is None:
+        raise ApiError(404, "404 Not Found")
+    username, password = _basic(request.headers.get("authorization", ""))
+    registry = emulator.store.registry
+    admin = (username, password) == (registry.username, registry.password)
+    token = emulator.tokens.get(password)
+    if not admin and (token is None or (token.kind == "job") != (username == "gitlab-ci-token")):
+        return (
+            401,
+            {"errors": [{"code": "UNAUTHORIZED", "message": "HTTP Basic: Access denied"}]},
+            {"WWW-Authenticate": 'Basic realm="GitLab"'},
+        )
+    access: list[dict[str, object]] = []
+    for scope in urllib.parse.parse_qs(request.raw_query).get("scope", []):
+        for item in scope.split(" "):
+            kind, _, rest = item.partition(":")
+            name, _, actions = rest.rpartition(":")
+            wanted = [a for a in actions.split(",") if a]
+            if admin:
+                granted = wanted
+            elif kind == "repository" and token is not None:
+                granted = emulator._granted(token, name, wanted)
+            else:
+                granted = []
+            if granted:
+                access.append({"type": kind, "name": name, "actions": granted})
+    subject = username if admin or token is None else token.user
+    return 200, {"token": issuer.issue(subject, access)}, {}
+
+
+def _basic(header: str) -> tuple[str, str]:
+    if not header.startswith("Basic "):
+        return "", ""
+    try:
+        decoded = base64.b64decode(header.removeprefix("Basic ")).decode()
+    except ValueError:
+        return "", ""
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+_ACTION_ROLES = {"pull": Role.reporter, "push": Role.developer, "delete": Role.developer}
+
+
 def _policy_errors(attributes: dict[str, Any]) -> dict[str, list[str]]:
     """Validation of container_expiration_policy_attributes (ContainerExpirationPolicy model)."""
     errors: dict[str, list[str]] = {}
@@ -764,6 +859,7 @@ def _routes() -> list[tuple[str, re.Pattern[str], str, Handler]]:
             "/projects/:id/registry/protection/tag/rules",
             GitLabEmulator.list_tag_rules,
         ),
+        ("GET", "/jwt/auth", "/jwt/auth", _registry_token),
     ]
     return [
         (method, re.compile(pattern), name, handler) for method, pattern, name, handler in table
