@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 if TYPE_CHECKING:
     from registry_cleanup.deletion import DeleteRequest
     from registry_cleanup.gitlab_api import GitLabApi, Repository
+    from registry_cleanup.regctl import RegctlSession, TlsMode
     from registry_cleanup.sweep import SweepOptions
 
 
@@ -42,15 +45,59 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Registry credentials for deleting through regctl: one config and one login per run."""
+
+    host: str | None
+    username: str | None
+    tls: TlsMode
+    ca_file: Path | None
+
+    @classmethod
+    def from_env(cls, tls: TlsMode) -> RegistryLogin:
+        ca_file = os.environ.get("REGISTRY_CLEANUP_CA_FILE")
+        return cls(
+            host=os.environ.get("CI_REGISTRY"),
+            username=os.environ.get("CI_REGISTRY_USER"),
+            tls=tls,
+            ca_file=Path(ca_file) if ca_file else None,
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[RegctlSession]:
+        from registry_cleanup.regctl import HostSettings, RegctlSession
+
+        password = os.environ.get("CI_REGISTRY_PASSWORD")
+        if not (self.host and self.username and password):
+            raise InputError(
+                "--via registry needs CI_REGISTRY, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD"
+            )
+        with RegctlSession() as session:
+            session.configure_host(self.host, HostSettings(tls=self.tls, ca_file=self.ca_file))
+            session.login(self.host, self.username, password)
+            yield session
+
+
 def run_sweep(
-    settings: ApiSettings, options: SweepOptions, *, json_output: bool, report: Path | None
+    settings: ApiSettings,
+    options: SweepOptions,
+    *,
+    json_output: bool,
+    report: Path | None,
+    registry: RegistryLogin | None = None,
 ) -> int:
     from registry_cleanup.progress import progress_for
     from registry_cleanup.sweep import Sweep
     from registry_cleanup.sweep_report import as_json, print_table, summary_line, write_report
 
     api = settings.connect()
-    result = Sweep(api, options, progress_for(sys.stderr, in_ci=in_ci())).run()
+    progress = progress_for(sys.stderr, in_ci=in_ci())
+    if registry is None:
+        result = Sweep(api, options, progress).run()
+    else:
+        with registry.session() as session:
+            result = Sweep(api, options, progress, store_for=lambda _: session).run()
     if report is not None:
         write_report(report, result)
     if json_output:

@@ -451,6 +451,23 @@ def sweep(
             "far fewer branches than orphaned tags).",
         ),
     ] = False,
+    via: Annotated[
+        Via,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_VIA",
+            case_sensitive=False,
+            help="api: GitLab's REST tag endpoint. registry: regctl, logged in once with "
+            "CI_REGISTRY_USER / CI_REGISTRY_PASSWORD at CI_REGISTRY.",
+        ),
+    ] = Via.api,
+    tls: Annotated[
+        TlsMode,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_TLS",
+            case_sensitive=False,
+            help="With --via registry: enabled, insecure or disabled (plain HTTP).",
+        ),
+    ] = TlsMode.enabled,
     concurrency: Annotated[
         int,
         typer.Option(
@@ -493,8 +510,13 @@ def sweep(
         concurrency=concurrency,
     )
     settings = ApiSettings(api_url, project)
+    registry = None
+    if via is Via.registry:
+        registry = api_commands.RegistryLogin.from_env(tls)
     raise typer.Exit(
-        api_commands.run_sweep(settings, options, json_output=json_output, report=report)
+        api_commands.run_sweep(
+            settings, options, json_output=json_output, report=report, registry=registry
+        )
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from registry_cleanup.api_store import ApiTagStore
-from registry_cleanup.deletion import DeleteRequest, delete_tag
+from registry_cleanup.deletion import DeleteRequest, TagStore, delete_tag
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab_api import GitLabApi, Repository
 from registry_cleanup.plan import (
@@ -100,11 +100,15 @@ class Sweep:
         progress: Progress,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store_for: Callable[[Repository], TagStore] | None = None,
     ) -> None:
         self._api = api
         self._options = options
         self._progress = progress
         self._now = now
+        # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession
+        # (configured and logged in once, before the pool starts) for the registry path.
+        self._store_for = store_for or (lambda repository: ApiTagStore(api, repository))
 
     def run(self) -> SweepResult:
         options = self._options
@@ -223,7 +227,7 @@ class Sweep:
 
     def _delete_one(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
         repo, decision = item.repository, item.decision
-        store = ApiTagStore(self._api, repo)
+        store = self._store_for(repo)
         try:
             target = with_tag(repo.location, decision.tag, what="tag")
             outcome: Outcome = delete_tag(
@@ -232,7 +236,7 @@ class Sweep:
             )
         except CleanupError as error:
             return _entry(repo, decision, Status.failed.value, str(error))
-        if outcome.status is Status.failed and store.refused_as_protected:
+        if outcome.status is Status.failed and getattr(store, "refused_as_protected", False):
             return _entry(
                 repo, decision, Status.skipped.value, "GitLab refused: protected container tag"
             )

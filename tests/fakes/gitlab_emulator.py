@@ -155,6 +155,14 @@ class Request:
 Handler = Callable[["GitLabEmulator", Request, dict[str, str]], tuple[int, object, dict[str, str]]]
 
 
+_REASONS = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients (regctl, requests) close idle keep-alive connections; that is not an error.
@@ -175,6 +183,8 @@ class GitLabEmulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.clock: Callable[[], float] = time.time
+        # Answers to give before serving a route normally: route -> statuses, first first.
+        self.faults: dict[str, list[int]] = {}
         # Set by enable_registry_tokens(): then /jwt/auth issues registry tokens.
         self.issuer: TokenIssuer | None = None
 
@@ -315,12 +325,20 @@ class GitLabEmulator:
             self.requests[route] += 1
             self.requests["total"] += 1
         extra: dict[str, str] = {}
+        with self._lock:
+            queued = self.faults.get(route)
+            fault = queued.pop(0) if queued else None
         try:
+            if fault is not None:
+                raise ApiError(fault, f"{fault} {_REASONS.get(fault, 'Error')}")
             if handler is None:
                 raise ApiError(404, "404 Not Found")
             status, payload, extra = handler(self, request, params)
         except ApiError as error:
             status, payload = error.status, {"message": error.message}
+            if fault is not None:
+                # A rate-limited answer says when to come back (api/rest/#status-codes).
+                extra = {"Retry-After": "0"} if fault == 429 else {}
         data = b"" if payload is None else json.dumps(payload).encode()
         http.send_response(status)
         http.send_header("Content-Type", "application/json")

@@ -117,3 +117,31 @@ def test_the_registry_answers_insufficient_scope_without_the_delete_action(
     assert refused.value.code == 401
     assert 'error="insufficient_scope"' in refused.value.headers["Www-Authenticate"]
     assert token_auth.registry.digest(REPO, "feature-a") == digest
+
+
+def test_sweep_via_registry_logs_in_once_and_deletes_with_regctl(
+    token_auth: TokenAuth, run_cli: RunCli
+):
+    emulator = token_auth.emulator
+    project = emulator.add_project(REPO, branches=["main", "feature/live"])
+    emulator.add_repository(project)
+    for tag in ("main", "feature-live", "gone-1", "gone-2"):
+        token_auth.pusher.push(REPO, tag)
+    shared = token_auth.pusher.tag(REPO, "feature-live", "gone-3")
+    job_token = emulator.job_token(project, Role.developer)
+    env = job_env(
+        token_auth,
+        job_token,
+        CI_API_V4_URL=emulator.url,
+        CI_PROJECT_ID=str(project.id),
+        CI_JOB_TOKEN=job_token,
+    )
+
+    result = run_cli("sweep", "--delete", "--via", "registry", "--json", env=env)
+
+    assert result.returncode == 0, result.output
+    assert token_auth.registry.tags(REPO) == ["feature-live", "main"]
+    assert token_auth.registry.digest(REPO, "feature-live") == shared
+    # Deletions went to the registry, not to GitLab's tag endpoint.
+    assert emulator.count("DELETE /projects/:id/registry/repositories/:rid/tags/:tag") == 0
+    assert job_token not in result.output

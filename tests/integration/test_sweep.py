@@ -173,3 +173,60 @@ def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher
     assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 6
     assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
     assert counts["total"] == 14
+
+
+def test_transient_failures_are_retried_and_a_lasting_one_fails_only_its_tag(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    project = gitlab_emulator.add_project(REPO, branches=["main"])
+    gitlab_emulator.add_repository(project)
+    for tag in ("main", "gone-1", "gone-2", "gone-3"):
+        pusher.push(REPO, tag)
+    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+    delete_route = "DELETE /projects/:id/registry/repositories/:rid/tags/:tag"
+    gitlab_emulator.faults["GET /projects/:id/registry/repositories/:rid/tags"] = [429, 503]
+    gitlab_emulator.faults[delete_route] = [502, 500]
+
+    result = run_cli("sweep", "--delete", "--concurrency", "1", "--json", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert pusher.registry.tags(REPO) == ["main"]
+    assert gitlab_emulator.count(delete_route) == 5  # 3 deletions + 2 retried answers
+
+    for tag in ("gone-4", "gone-5"):
+        pusher.push(REPO, tag)
+    # More 503s than python-gitlab's retry budget (5) for one of the two deletions.
+    gitlab_emulator.faults[delete_route] = [503] * 6
+
+    failing = run_cli("sweep", "--delete", "--concurrency", "1", "--json", env=env)
+
+    assert failing.returncode == 1
+    summary = json.loads(failing.stdout)["summary"]
+    assert (summary["deleted"], summary["failed"]) == (1, 1)
+    assert len(pusher.registry.tags(REPO)) == 2
+
+
+def test_every_repository_or_the_ones_named(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    project = gitlab_emulator.add_project(REPO, branches=["main"])
+    gitlab_emulator.add_repository(project)
+    gitlab_emulator.add_repository(project, "worker")
+    for repository in (REPO, f"{REPO}/worker"):
+        for tag in ("main", "gone"):
+            pusher.push(repository, tag)
+    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+
+    only_worker = run_cli("sweep", "--delete", "--repository", f"{REPO}/worker", env=env)
+
+    assert only_worker.returncode == 0, only_worker.stderr
+    assert pusher.registry.tags(f"{REPO}/worker") == ["main"]
+    assert pusher.registry.tags(REPO) == ["gone", "main"]
+
+    unknown = run_cli("sweep", "--repository", "group/nope", env=env)
+    assert unknown.returncode == 2
+    assert "group/app, group/app/worker" in unknown.stderr
+
+    everything = run_cli("sweep", "--delete", env=env)
+    assert everything.returncode == 0, everything.stderr
+    assert pusher.registry.tags(REPO) == ["main"]

@@ -209,3 +209,30 @@ def test_keep_n_leaves_that_many_orphans(scenario):
     assert deleted <= orphaned
     if sweep_rules.keep_n:
         assert len(orphaned - deleted) >= min(sweep_rules.keep_n, len(orphaned))
+
+
+def _variant(name: str, flips: list[bool]) -> str:
+    """Another branch name with the same slug: change case and swap separators."""
+    out = []
+    for character, flip in zip(name, flips + [False] * len(name), strict=False):
+        if flip and character.isalpha():
+            out.append(character.swapcase())
+        elif flip and not character.isalnum():
+            out.append("/" if character != "/" else "_")
+        else:
+            out.append(character)
+    return "".join(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(branch_names, st.lists(st.booleans(), max_size=12), scenarios())
+def test_a_slug_shared_by_two_live_branches_is_never_deleted(name, flips, scenario):
+    infos, _, sweep_rules = scenario
+    other = _variant(name, flips)
+    slug = slugify(name)
+    assert slugify(other) == slug
+    if not slug or not TAG_PATTERN.fullmatch(slug):
+        return
+    decisions = plan([*infos, TagInfo(slug)], [name, other], sweep_rules, NOW)
+    [decision] = [d for d in decisions if d.tag == slug]
+    assert decision.action is Action.keep
