@@ -8,7 +8,7 @@ it never appears in a message, an exception or a report.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +19,7 @@ import gitlab
 import requests
 
 from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.pool import run_bounded
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105
@@ -219,6 +220,17 @@ class GitLabApi:
             digest=str(tag.attributes["digest"]),
             created_at=_parse_time(created) if created else None,
         )
+
+    def tag_details(
+        self, repository: Repository, names: Sequence[str], concurrency: int
+    ) -> dict[str, TagDetail]:
+        """Digest and creation time of each named tag that still exists.
+
+        One REST request per tag, ``concurrency`` at a time. The seam for reading them in
+        pages instead (GraphQL ``containerRepository.tags``, 100 per page).
+        """
+        found = run_bounded(names, lambda name: self.tag(repository, name), concurrency)
+        return {detail.name: detail for detail in found if detail is not None}
 
     def delete_tag(self, repository: Repository, name: str) -> None:
         with self._errors(f"delete tag {repository.location}:{name}", Role.developer):

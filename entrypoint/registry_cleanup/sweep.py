@@ -197,19 +197,15 @@ class Sweep:
         if not rules.needs_age or not candidates:
             return [TagInfo(name) for name in names]
 
-        def detail(name: str) -> tuple[str, TagInfo | None]:
-            found = self._api.tag(repo, name)
-            if found is None:
-                return name, None
-            return name, TagInfo(name, created_at=found.created_at, digest=found.digest)
-
-        details = dict(run_bounded(sorted(candidates), detail, self._options.concurrency))
+        details = self._api.tag_details(repo, sorted(candidates), self._options.concurrency)
         infos = []
         for name in names:
-            found = details.get(name) if name in candidates else TagInfo(name)
-            # A candidate that vanished since the listing needs no decision.
-            if found is not None:
-                infos.append(found)
+            if name not in candidates:
+                infos.append(TagInfo(name))
+            elif name in details:
+                found = details[name]
+                infos.append(TagInfo(name, created_at=found.created_at, digest=found.digest))
+            # else: the tag vanished since the listing and needs no decision.
         return infos
 
     def _delete_all(self, work: Sequence[_Work], protection: ProtectionRules) -> list[SweepEntry]:
