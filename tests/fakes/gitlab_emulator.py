@@ -372,7 +372,9 @@ class GitLabEmulator:
         token = self.tokens.get(value or "")
         if token is None:
             raise _unauthorized()
-        if request.headers.get("job-token") is not None and token.kind != "job":
+        # A job token works only in the JOB-TOKEN header; access tokens never do.
+        sent_as_job_token = request.headers.get("job-token") is not None
+        if sent_as_job_token != (token.kind == "job"):
             raise _unauthorized()
         return token
 

@@ -109,3 +109,10 @@ def test_wrong_token_is_401_without_echoing_it(gitlab_emulator: GitLabEmulator):
     with pytest.raises(GitLabApiError, match="401") as raised:
         list(api(gitlab_emulator, "glpat-not-a-real-token", "group/app").branches())
     assert "glpat-not-a-real-token" not in str(raised.value)
+
+
+def test_a_job_token_sent_as_an_access_token_is_refused(gitlab_emulator: GitLabEmulator):
+    project = gitlab_emulator.add_project("group/app", branches=["main"])
+    token = gitlab_emulator.job_token(project, Role.maintainer)
+    with pytest.raises(GitLabApiError, match="GITLAB_TOKEN was rejected"):
+        list(api(gitlab_emulator, token, "group/app", TokenKind.private).branches())
