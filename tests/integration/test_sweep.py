@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devkit.images import ImagePusher
+from devkit.local_registry import registry_environment
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.fakes.seed import push_created
@@ -230,3 +235,55 @@ def test_every_repository_or_the_ones_named(
     everything = run_cli("sweep", "--delete", env=env)
     assert everything.returncode == 0, everything.stderr
     assert pusher.registry.tags(REPO) == ["main"]
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_ci_log_gets_lines(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    project = gitlab_emulator.add_project(REPO, branches=["main"])
+    gitlab_emulator.add_repository(project)
+    pusher.push(REPO, "main")
+    for n in range(3):
+        pusher.tag(REPO, "main", f"gone-{n}")
+    env = {
+        **registry_environment(),
+        **api_env(
+            gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer)
+        ),
+        "CI": "",
+        "COLUMNS": "100",
+    }
+    command = shutil.which("registry-cleanup")
+    assert command is not None
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [command, "sweep", "--delete"], stdin=follower, stdout=follower, stderr=follower, env=env
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "sweep: deleting" in screen
+    assert "100%" in screen
+    assert pusher.registry.tags(REPO) == ["main"]
+
+    for n in range(2):
+        pusher.tag(REPO, "main", f"again-{n}")
+    logged = run_cli(
+        "sweep",
+        "--delete",
+        env={**api_env(gitlab_emulator, project, env["GITLAB_TOKEN"]), "CI": "true"},
+    )
+    assert logged.returncode == 0, logged.stderr
+    assert "sweep: deleting: 0/2" in logged.stderr
+    assert "sweep: deleting: 2/2 (deleted 2)" in logged.stderr
+    assert "100%" not in logged.stderr
