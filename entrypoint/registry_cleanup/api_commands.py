@@ -203,9 +203,10 @@ def run_delete_repository(settings: ApiSettings, repository_name: str | None, ye
                 f"deleting {repository.location} and all its tags needs confirmation; "
                 "pass --yes (no terminal to ask at)"
             )
-        typer.confirm(
-            f"Delete container repository {repository.location} and ALL its tags?", abort=True
-        )
+        question = f"Delete container repository {repository.location} and ALL its tags?"
+        if not typer.confirm(question, default=False):
+            _stderr("not confirmed; nothing was deleted")
+            return EXIT_FAILURE
     api.delete_repository(repository)
     typer.echo(f"scheduled: GitLab is deleting {repository.location} (HTTP 202)")
     return EXIT_OK

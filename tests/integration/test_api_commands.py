@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 from devkit.images import ImagePusher
+from devkit.local_registry import registry_environment
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
+from tests.fakes.terminal import run_in_terminal
 
 REPO = "group/app"
 TAG_ROUTE = "DELETE /projects/:id/registry/repositories/:rid/tags/:tag"
@@ -127,11 +129,32 @@ def test_delete_repository_asks_unless_yes(
     assert "--yes" in unconfirmed.stderr
     assert pusher.registry.tags(REPO) == ["main", "x"]
 
+    declined, screen = run_in_terminal("delete-repository", env=terminal_env(env), answer="n\n")
+    assert declined == 1
+    assert "Delete container repository" in screen
+    assert "nothing was deleted" in screen
+    assert pusher.registry.tags(REPO) == ["main", "x"]
+
     confirmed = run_cli("delete-repository", "--yes", env=env)
 
     assert confirmed.returncode == 0, confirmed.stderr
     assert pusher.registry.tags(REPO) == []
     assert project.repositories == []
+
+
+def test_delete_repository_asks_at_a_terminal(gitlab_emulator: GitLabEmulator, pusher: ImagePusher):
+    project = setup(gitlab_emulator, pusher, "main")
+    env = terminal_env(as_role(gitlab_emulator, project, Role.maintainer))
+
+    code, screen = run_in_terminal("delete-repository", env=env, answer="y\n")
+
+    assert code == 0, screen
+    assert "scheduled: GitLab is deleting" in screen
+    assert pusher.registry.tags(REPO) == []
+
+
+def terminal_env(env: dict[str, str]) -> dict[str, str]:
+    return {**registry_environment(), **env, "CI": ""}
 
 
 def test_policy_validation_happens_before_sending(

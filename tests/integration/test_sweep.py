@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +11,7 @@ from devkit.local_registry import registry_environment
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.fakes.seed import push_created
+from tests.fakes.terminal import run_in_terminal
 
 REPO = "group/app"
 
@@ -253,25 +250,8 @@ def test_a_terminal_gets_a_progress_bar_and_a_ci_log_gets_lines(
         "CI": "",
         "COLUMNS": "100",
     }
-    command = shutil.which("registry-cleanup")
-    assert command is not None
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [command, "sweep", "--delete"], stdin=follower, stdout=follower, stderr=follower, env=env
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the terminal closes when the process ends
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert process.wait(timeout=60) == 0
-    screen = b"".join(chunks).decode(errors="replace")
+    code, screen = run_in_terminal("sweep", "--delete", env=env)
+    assert code == 0, screen
     assert "sweep: deleting" in screen
     assert "100%" in screen
     assert pusher.registry.tags(REPO) == ["main"]
