@@ -158,6 +158,8 @@ def broken_branch_list(
     orphan_count: int, branches: Sequence[str], default_branch: str | None
 ) -> str | None:
     """Why the branch list looks broken (so nothing should be deleted), or None."""
+    if orphan_count == 0:
+        return None  # nothing would be deleted, so nothing to guard
     if not branches:
         return "the branch list is empty"
     if default_branch and default_branch not in branches:

@@ -112,6 +112,7 @@ def test_orphans_are_what_the_name_rules_would_delete():
 
 def test_guard():
     assert broken_branch_list(3, [], None) == "the branch list is empty"
+    assert broken_branch_list(0, [], "main") is None
     assert "default branch 'main'" in (broken_branch_list(1, ["dev"], "main") or "")
     assert broken_branch_list(11, ["main"], "main") is not None
     assert broken_branch_list(10, ["main"], "main") is None
