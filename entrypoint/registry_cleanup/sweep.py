@@ -155,7 +155,7 @@ class Sweep:
         wanted = self._options.repositories
         if not wanted:
             return repositories
-        chosen = []
+        chosen: dict[int, Repository] = {}
         for name in wanted:
             match = [r for r in repositories if name in (r.path, r.location, str(r.id))]
             if not match:
@@ -164,8 +164,8 @@ class Sweep:
                     f"--repository {name!r} is not a container repository of project "
                     f"{self._api.project_ref} (it has: {known})"
                 )
-            chosen += match
-        return chosen
+            chosen.update((r.id, r) for r in match)
+        return list(chosen.values())
 
     def _rules(self, default_branch: str | None, result: SweepResult) -> SweepRules:
         options = self._options
