@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+
+from devkit.images import ImagePusher
 from registry_cleanup.gitlab_api import (
     Credentials,
     GitLabApi,
     GitLabApiError,
     TokenKind,
 )
-
-from devkit.images import ImagePusher
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from registry_cleanup.durations import parse_duration
 from registry_cleanup.plan import (
     Action,

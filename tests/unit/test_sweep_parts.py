@@ -8,6 +8,7 @@ import sys
 import threading
 
 import pytest
+
 from registry_cleanup.errors import InputError
 from registry_cleanup.policy import validate
 from registry_cleanup.pool import run_bounded
