@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -16,6 +17,7 @@ import ssl
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,8 @@ class LocalRegistry:
     username: str = "tester"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     port: int = field(default_factory=free_port)
+    # Replaces the htpasswd section, e.g. {"token": {...}} for GitLab-style token auth.
+    auth: dict[str, object] | None = None
     tls: TlsFiles | None = None
     _process: subprocess.Popen[bytes] | None = None
 
@@ -101,9 +105,8 @@ class LocalRegistry:
                         "cache": {"blobdescriptor": "inmemory"},
                     },
                     "http": self._http_config(),
-                    "auth": {
-                        "htpasswd": {"realm": "registry-cleanup-tests", "path": str(htpasswd)}
-                    },
+                    "auth": self.auth
+                    or {"htpasswd": {"realm": "registry-cleanup-tests", "path": str(htpasswd)}},
                 }
             )
         )
@@ -159,16 +162,29 @@ class LocalRegistry:
     def request(
         self, method: str, path: str, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        all_headers = {"Authorization": f"Basic {token}", **(headers or {})}
-        url = f"{self.scheme}://{self.host}{path}"  # scheme is http or https, nothing else
-        request = urllib.request.Request(url, method=method, headers=all_headers)  # noqa: S310
+        basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        all_headers = {"Authorization": f"Basic {basic}", **(headers or {})}
+        url = f"{self.scheme}://{self.host}{path}"
         context = ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else None
-        try:
-            with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+        status, answer_headers, body = _http(url, method, all_headers, context)
+        challenge = answer_headers.get("Www-Authenticate") or answer_headers.get(
+            "WWW-Authenticate", ""
+        )
+        if status == 401 and challenge.startswith("Bearer "):
+            # Token auth: get a bearer token from the realm with our user, as a client does.
+            params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+            realm = params.pop("realm")
+            token_status, _, token_body = _http(
+                f"{realm}?{urllib.parse.urlencode(params)}",
+                "GET",
+                {"Authorization": f"Basic {basic}"},
+            )
+            if token_status != 200:
+                return status, answer_headers, body
+            bearer = json.loads(token_body)["token"]
+            all_headers["Authorization"] = f"Bearer {bearer}"
+            status, answer_headers, body = _http(url, method, all_headers, context)
+        return status, answer_headers, body
 
     def tags(self, repository: str) -> list[str]:
         status, _, body = self.request("GET", f"/v2/{repository}/tags/list?n=100000")
@@ -191,6 +207,18 @@ class LocalRegistry:
 
     def manifest_exists(self, repository: str, digest: str) -> bool:
         return self.digest(repository, digest) is not None
+
+
+def _http(
+    url: str, method: str, headers: dict[str, str], context: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    # Only http(s):// URLs reach here: the registry's own address or its token realm.
+    request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
 
 
 def registry_environment() -> dict[str, str]:

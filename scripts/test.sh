@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint, type-check and run every test. Extra arguments go to pytest.
+# Lint (Python and the Dockerfile), type-check and run every test. Extra arguments go to pytest.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -7,4 +7,5 @@ export PATH="$root/.venv/bin:$root/.tools/bin:$PATH"
 ruff check .
 ruff format --check .
 mypy
+hadolint Dockerfile
 exec pytest "$@"

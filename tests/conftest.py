@@ -16,6 +16,11 @@ from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry, find_registry_binary, registry_environment
 
 ROOT = Path(__file__).resolve().parent.parent
+# The GitLab API emulator's fixtures (gitlab_emulator).
+pytest_plugins = ["tests.fakes.fixtures"]
+
+# Fixtures of the component tests (gitlab-ci-local projects), kept next to their helpers.
+pytest_plugins = ["tests.support.templates"]
 
 
 def require_tool(name: str, found: str | None) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
 
-from registry_cleanup import __version__
+from registry_cleanup import __version__, api_commands
+from registry_cleanup.api_commands import ApiSettings
 from registry_cleanup.ci import CiContext
 from registry_cleanup.deletion import DeleteRequest, delete_tag, explain_failure, parse_digest
 from registry_cleanup.errors import EXIT_INPUT_ERROR, CleanupError, InputError
@@ -37,6 +39,43 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+
+
+class Via(StrEnum):
+    registry = "registry"
+    api = "api"
+
+
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        envvar="CI_API_V4_URL",
+        metavar="URL",
+        help="GitLab API URL ending in /api/v4 (default: $CI_API_V4_URL).",
+        show_default=False,
+    ),
+]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        envvar="CI_PROJECT_ID",
+        metavar="ID|PATH",
+        help="Project ID or path, e.g. 42 or group/app (default: $CI_PROJECT_ID).",
+        show_default=False,
+    ),
+]
+RepositoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repository",
+        metavar="PATH",
+        help="Container repository path, location or ID (default: the only one).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _print_version(value: bool) -> None:
@@ -197,6 +236,17 @@ def delete(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show regctl's own messages.")
     ] = False,
+    via: Annotated[
+        Via,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_VIA",
+            case_sensitive=False,
+            help="registry: regctl and the registry API (CI_REGISTRY_USER/PASSWORD). "
+            "api: GitLab's REST tag endpoint (GITLAB_TOKEN or CI_JOB_TOKEN).",
+        ),
+    ] = Via.registry,
+    api_url: ApiUrlOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """Delete one tag: by default the current branch's image, never a protected tag."""
     ci = CiContext.from_env({**os.environ, "CI_DEFAULT_BRANCH": default_branch or ""})
@@ -216,8 +266,12 @@ def delete(
         dry_run=dry_run,
         default_branch_pipeline=ci.default_branch if ci.is_default_branch_pipeline() else None,
     )
+    if via is Via.api:
+        raise typer.Exit(
+            api_commands.run_delete_via_api(ApiSettings(api_url, project), request, json_output)
+        )
     log = _stderr_line if verbose else None
-    emit = _emitter(json_output, target)
+    emit = _Emitter(json_output, target)
     notice = tls_notice(target.registry, tls)
     if notice is not None:
         _stderr_line(notice)
@@ -297,12 +351,313 @@ class _Emitter:
         raise typer.Exit(1)
 
 
-def _emitter(json_output: bool, target: ImageRef) -> _Emitter:
-    return _Emitter(json_output, target)
-
-
 def _stderr_line(message: str) -> None:
     typer.echo(f"{PROG}: {message}", err=True)
+
+
+SWEEP_EPILOG = """\
+Examples:
+
+\b
+  # In a scheduled pipeline: show what would go (the default is a dry run)
+  registry-cleanup sweep
+\b
+  # Delete orphaned review-* tags older than two weeks, keeping the 5 newest
+  registry-cleanup sweep --include 'review-.*' --older-than 14d --keep-n 5 --delete
+\b
+  # At a terminal, against one repository of another project
+  GITLAB_TOKEN=... registry-cleanup sweep --api-url https://gitlab.example.com/api/v4 \\
+      --project group/app --repository group/app/worker --json
+
+Exit codes: 0 done; 1 a deletion failed or the guard refused; 2 bad input.
+"""
+
+
+@app.command(epilog=SWEEP_EPILOG)
+def sweep(
+    api_url: ApiUrlOption = None,
+    project: ProjectOption = None,
+    repository: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_REPOSITORY",
+            metavar="PATH",
+            help="Only this container repository (path, location or ID). Repeatable; "
+            "default: every repository of the project.",
+            show_default=False,
+        ),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_INCLUDE",
+            metavar="REGEX",
+            help="Only tags matching REGEX (whole tag) may go. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_EXCLUDE",
+            metavar="REGEX",
+            help="Tags matching REGEX (whole tag) stay. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_PROTECT",
+            metavar="REGEX",
+            help="Never delete tags matching REGEX (whole tag). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    protect_semver: Annotated[
+        bool,
+        typer.Option(
+            "--protect-semver/--no-protect-semver",
+            help="Protect release tags such as v1.2.3 and 1.2.",
+        ),
+    ] = True,
+    keep_n: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_KEEP_N",
+            metavar="N",
+            help="Keep the N newest orphaned tags (by image creation time).",
+            show_default=False,
+        ),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_OLDER_THAN",
+            metavar="AGE",
+            help="Delete only orphaned images older than AGE (30m, 12h, 7d, 2w, 1month).",
+            show_default=False,
+        ),
+    ] = None,
+    min_age: Annotated[
+        str,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_MIN_AGE",
+            metavar="AGE",
+            help="Grace period: never delete an image younger than AGE.",
+        ),
+    ] = "5m",
+    default_branch: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CI_DEFAULT_BRANCH",
+            metavar="BRANCH",
+            help="The default branch (default: the one GitLab marks in the branch list).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run/--delete",
+            envvar="REGISTRY_CLEANUP_DRY_RUN",
+            help="--delete really deletes; the default is a dry run that changes nothing.",
+        ),
+    ] = True,
+    trust_branch_list: Annotated[
+        bool,
+        typer.Option(
+            "--trust-branch-list",
+            help="Delete even when the branch list looks broken (empty, no default branch, or "
+            "far fewer branches than orphaned tags).",
+        ),
+    ] = False,
+    via: Annotated[
+        Via,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_VIA",
+            case_sensitive=False,
+            help="api: GitLab's REST tag endpoint. registry: regctl, logged in once with "
+            "CI_REGISTRY_USER / CI_REGISTRY_PASSWORD at CI_REGISTRY.",
+        ),
+    ] = Via.api,
+    tls: Annotated[
+        TlsMode,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_TLS",
+            case_sensitive=False,
+            help="With --via registry: enabled, insecure or disabled (plain HTTP).",
+        ),
+    ] = TlsMode.enabled,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=32,
+            envvar="REGISTRY_CLEANUP_CONCURRENCY",
+            metavar="N",
+            help="Deletions in flight at once.",
+        ),
+    ] = 4,
+    json_output: JsonOption = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_REPORT",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write the JSON report to FILE (for CI artifacts).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Delete tags whose branch no longer exists (dry run unless --delete)."""
+    from registry_cleanup.durations import parse_count, parse_duration
+    from registry_cleanup.sweep import SweepOptions
+
+    options = SweepOptions(
+        repositories=tuple(repository or ()),
+        include=tuple(include or ()),
+        exclude=tuple(exclude or ()),
+        protect=tuple(protect or ()),
+        protect_semver=protect_semver,
+        # Empty values come from unset component inputs and mean "no such rule".
+        keep_n=parse_count(keep_n, option="--keep-n") if keep_n else None,
+        older_than=parse_duration(older_than, option="--older-than") if older_than else None,
+        min_age=parse_duration(min_age, option="--min-age"),
+        default_branch=default_branch,
+        delete=not dry_run,
+        trust_branch_list=trust_branch_list,
+        concurrency=concurrency,
+    )
+    settings = ApiSettings(api_url, project)
+    registry = None
+    if via is Via.registry:
+        registry = api_commands.RegistryLogin.from_env(tls)
+    raise typer.Exit(
+        api_commands.run_sweep(
+            settings, options, json_output=json_output, report=report, registry=registry
+        )
+    )
+
+
+@app.command("bulk-delete")
+def bulk_delete(
+    name_regex_delete: Annotated[
+        str,
+        typer.Option(metavar="REGEX", help="Tags to delete (RE2, whole tag); '.*' for all."),
+    ],
+    name_regex_keep: Annotated[
+        str | None,
+        typer.Option(metavar="REGEX", help="Tags to keep, overriding --name-regex-delete."),
+    ] = None,
+    keep_n: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="N", help="Keep the N newest matching tags."),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(metavar="AGE", help="Delete only tags older than AGE (1h, 7d, 1month)."),
+    ] = None,
+    repository: RepositoryOption = None,
+    api_url: ApiUrlOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Ask GitLab to delete matching tags in the background (Maintainer; once an hour).
+
+    GitLab answers 202 and works asynchronously; it never deletes 'latest'. It accepts one
+    bulk delete per repository per hour and answers 400 to the next; this command says so.
+    """
+    from registry_cleanup.durations import parse_duration
+    from registry_cleanup.safety import compile_pattern
+
+    compile_pattern(name_regex_delete, option="--name-regex-delete")
+    if name_regex_keep is not None:
+        compile_pattern(name_regex_keep, option="--name-regex-keep")
+    if older_than is not None:
+        parse_duration(older_than, option="--older-than")
+    raise typer.Exit(
+        api_commands.run_bulk_delete(
+            ApiSettings(api_url, project),
+            repository,
+            name_regex_delete=name_regex_delete,
+            name_regex_keep=name_regex_keep,
+            keep_n=keep_n,
+            older_than=older_than,
+        )
+    )
+
+
+@app.command("delete-repository")
+def delete_repository(
+    repository: RepositoryOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    api_url: ApiUrlOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Delete a whole container repository and all its tags (Maintainer)."""
+    raise typer.Exit(
+        api_commands.run_delete_repository(ApiSettings(api_url, project), repository, yes)
+    )
+
+
+policy_app = typer.Typer(
+    help="Show or change the project's container registry cleanup policy.",
+    no_args_is_help=True,
+)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("show")
+def policy_show(
+    api_url: ApiUrlOption = None,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print the cleanup policy (needs an access token; a job token cannot read projects)."""
+    raise typer.Exit(api_commands.run_policy_show(ApiSettings(api_url, project), json_output))
+
+
+@policy_app.command("set")
+def policy_set(
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--enabled/--disabled", help="Turn the policy on or off.", show_default=False),
+    ] = None,
+    cadence: Annotated[
+        str | None,
+        typer.Option(metavar="1d|7d|14d|1month|3month", help="How often it runs."),
+    ] = None,
+    keep_n: Annotated[
+        int | None,
+        typer.Option(metavar="1|5|10|25|50|100", help="Tags to keep per image name."),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(metavar="7d|14d|30d|90d", help="Remove tags older than this."),
+    ] = None,
+    name_regex: Annotated[
+        str | None, typer.Option(metavar="RE2", help="Tags to remove (anchored).")
+    ] = None,
+    name_regex_keep: Annotated[
+        str | None, typer.Option(metavar="RE2", help="Tags to keep (anchored).")
+    ] = None,
+    api_url: ApiUrlOption = None,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change the cleanup policy (Maintainer). Values are checked before anything is sent."""
+    attributes = {
+        "enabled": enabled,
+        "cadence": cadence,
+        "keep_n": keep_n,
+        "older_than": older_than,
+        "name_regex": name_regex,
+        "name_regex_keep": name_regex_keep,
+    }
+    raise typer.Exit(
+        api_commands.run_policy_set(ApiSettings(api_url, project), attributes, json_output)
+    )
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,239 @@
+"""The GitLab-API commands, wired: settings -> GitLabApi -> work -> output -> exit code.
+
+cli.py only declares options and calls these. Everything that needs python-gitlab or rich is
+imported inside the functions, so ``registry-cleanup --help`` and ``delete`` stay light.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
+
+if TYPE_CHECKING:
+    from registry_cleanup.deletion import DeleteRequest
+    from registry_cleanup.gitlab_api import GitLabApi, Repository
+    from registry_cleanup.regctl import RegctlSession, TlsMode
+    from registry_cleanup.sweep import SweepOptions
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    url: str | None
+    project: str | None
+
+    def connect(self) -> GitLabApi:
+        from registry_cleanup.gitlab_api import API_URL_ENV, PROJECT_ENV, Credentials, GitLabApi
+
+        if not self.url:
+            raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")
+        if not self.project:
+            raise InputError(f"no project: pass --project or set {PROJECT_ENV}")
+        return GitLabApi(self.url, self.project, Credentials.from_env(os.environ))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Registry credentials for deleting through regctl: one config and one login per run."""
+
+    host: str | None
+    username: str | None
+    tls: TlsMode
+    ca_file: Path | None
+
+    @classmethod
+    def from_env(cls, tls: TlsMode) -> RegistryLogin:
+        ca_file = os.environ.get("REGISTRY_CLEANUP_CA_FILE")
+        return cls(
+            host=os.environ.get("CI_REGISTRY"),
+            username=os.environ.get("CI_REGISTRY_USER"),
+            tls=tls,
+            ca_file=Path(ca_file) if ca_file else None,
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[RegctlSession]:
+        from registry_cleanup.regctl import HostSettings, RegctlSession
+
+        password = os.environ.get("CI_REGISTRY_PASSWORD")
+        if not (self.host and self.username and password):
+            raise InputError(
+                "--via registry needs CI_REGISTRY, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD"
+            )
+        with RegctlSession() as session:
+            session.configure_host(self.host, HostSettings(tls=self.tls, ca_file=self.ca_file))
+            session.login(self.host, self.username, password)
+            yield session
+
+
+def run_sweep(
+    settings: ApiSettings,
+    options: SweepOptions,
+    *,
+    json_output: bool,
+    report: Path | None,
+    registry: RegistryLogin | None = None,
+) -> int:
+    from registry_cleanup.progress import progress_for
+    from registry_cleanup.sweep import Sweep
+    from registry_cleanup.sweep_report import as_json, print_table, summary_line, write_report
+
+    api = settings.connect()
+    progress = progress_for(sys.stderr, in_ci=in_ci())
+    if registry is None:
+        result = Sweep(api, options, progress).run()
+    else:
+        with registry.session() as session:
+            result = Sweep(api, options, progress, store_for=lambda _: session).run()
+    if report is not None:
+        write_report(report, result)
+    if json_output:
+        typer.echo(as_json(result))
+    else:
+        print_table(result, sys.stdout)
+    for note in result.notes:
+        _stderr(f"note: {note}")
+    if result.guard is not None:
+        if result.refused:
+            _stderr(
+                f"refusing to delete: the branch list looks broken: {result.guard}. "
+                "If it is right, run again with --trust-branch-list"
+            )
+        else:
+            _stderr(f"warning: the branch list looks broken: {result.guard}")
+    _stderr(summary_line(result))
+    return EXIT_FAILURE if result.failed else EXIT_OK
+
+
+def find_repository(api: GitLabApi, name: str | None) -> Repository:
+    """The project's repository by path, location or id; the only one when name is None."""
+    repositories = api.repositories()
+    if name is None:
+        if len(repositories) == 1:
+            return repositories[0]
+        known = ", ".join(r.path for r in repositories) or "none"
+        raise InputError(
+            f"the project has {len(repositories)} repositories ({known}); pass --repository"
+        )
+    for repository in repositories:
+        if name in (repository.path, repository.location, str(repository.id)):
+            return repository
+    known = ", ".join(r.path for r in repositories) or "none"
+    raise InputError(
+        f"no container repository {name!r} in project {api.project_ref} (it has: {known})"
+    )
+
+
+def run_delete_via_api(settings: ApiSettings, request: DeleteRequest, json_output: bool) -> int:
+    """``delete --via api``: deletion.delete_tag's steps over GitLab's single-tag endpoint."""
+    from registry_cleanup.api_store import ApiTagStore
+    from registry_cleanup.deletion import delete_tag
+
+    api = settings.connect()
+    location = request.target.repository_ref
+    repository = find_repository(api, location)
+    store = ApiTagStore(api, repository)
+    outcome = delete_tag(request, store)
+    if json_output:
+        typer.echo(outcome.as_json())
+    elif not outcome.status.is_failure:
+        typer.echo(outcome.as_line())
+    if outcome.status.is_failure:
+        _stderr(outcome.reason)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def run_bulk_delete(
+    settings: ApiSettings,
+    repository_name: str | None,
+    *,
+    name_regex_delete: str,
+    name_regex_keep: str | None,
+    keep_n: int | None,
+    older_than: str | None,
+) -> int:
+    from registry_cleanup.gitlab_api import GitLabApiError
+
+    api = settings.connect()
+    repository = find_repository(api, repository_name)
+    try:
+        api.bulk_delete(
+            repository,
+            name_regex_delete=name_regex_delete,
+            name_regex_keep=name_regex_keep,
+            keep_n=keep_n,
+            older_than=older_than,
+        )
+    except GitLabApiError as error:
+        if error.status == 400 and "once an hour" in str(error):
+            _stderr(
+                f"{error}. GitLab accepts one bulk delete per repository per hour; the "
+                "previous request is still within its hour. Try again later, or use "
+                "'registry-cleanup sweep --delete', which deletes tag by tag"
+            )
+            return EXIT_FAILURE
+        raise
+    typer.echo(
+        f"scheduled: GitLab accepted the bulk delete for {repository.location} (HTTP 202); "
+        "it runs in the background and never deletes 'latest'"
+    )
+    return EXIT_OK
+
+
+def run_delete_repository(settings: ApiSettings, repository_name: str | None, yes: bool) -> int:
+    api = settings.connect()
+    repository = find_repository(api, repository_name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(
+                f"deleting {repository.location} and all its tags needs confirmation; "
+                "pass --yes (no terminal to ask at)"
+            )
+        question = f"Delete container repository {repository.location} and ALL its tags?"
+        if not typer.confirm(question, default=False):
+            _stderr("not confirmed; nothing was deleted")
+            return EXIT_FAILURE
+    api.delete_repository(repository)
+    typer.echo(f"scheduled: GitLab is deleting {repository.location} (HTTP 202)")
+    return EXIT_OK
+
+
+def run_policy_show(settings: ApiSettings, json_output: bool) -> int:
+    _print_policy(settings.connect().policy(), json_output)
+    return EXIT_OK
+
+
+def run_policy_set(settings: ApiSettings, attributes: dict[str, Any], json_output: bool) -> int:
+    from registry_cleanup.policy import validate
+
+    changes = validate(attributes)
+    if not changes:
+        raise InputError("nothing to change; pass at least one of the policy options")
+    _print_policy(settings.connect().set_policy(changes), json_output)
+    return EXIT_OK
+
+
+def _print_policy(policy: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        typer.echo(json.dumps(policy, indent=2, sort_keys=True))
+        return
+    for key in sorted(policy):
+        typer.echo(f"{key}: {policy[key]}")
+
+
+def _stderr(message: str) -> None:
+    typer.echo(f"registry-cleanup: {message}", err=True)

@@ -1,0 +1,49 @@
+"""A ``TagStore`` over GitLab's REST single-tag endpoints, for deletion.delete_tag.
+
+The same safety steps as the registry path (protection, resolve, compare digests, delete) run
+against ``GET``/``DELETE /projects/:id/registry/repositories/:repository_id/tags/:tag_name``.
+GitLab's tag delete removes only that tag and never re-points it, so there is no clobber to
+undo. Failures are reported as ``RegctlError`` with a backend-neutral ``Failure`` kind, which is
+the error contract ``delete_tag`` expects from every store.
+"""
+
+from __future__ import annotations
+
+from registry_cleanup.errors import CleanupError
+from registry_cleanup.gitlab_api import GitLabApi, GitLabApiError, Repository
+from registry_cleanup.refs import ImageRef
+from registry_cleanup.regctl import Failure, RegctlError
+
+PROTECTED_TAG_MESSAGE = "cannot delete protected tag"
+
+_FAILURES = {401: Failure.unauthorized, 403: Failure.denied, 404: Failure.not_found}
+
+
+class ApiTagStore:
+    """One container repository of one project, reached through GitLab's REST API."""
+
+    def __init__(self, api: GitLabApi, repository: Repository) -> None:
+        self._api = api
+        self._repository = repository
+        # Set when GitLab refused the delete because of a protected container tag rule.
+        self.refused_as_protected = False
+
+    def digest(self, ref: ImageRef) -> str | None:
+        detail = self._api.tag(self._repository, ref.tag)
+        return detail.digest if detail is not None else None
+
+    def tag_rm(self, ref: ImageRef) -> None:
+        try:
+            self._api.delete_tag(self._repository, ref.tag)
+        except GitLabApiError as error:
+            if error.status == 403 and PROTECTED_TAG_MESSAGE in str(error):
+                self.refused_as_protected = True
+            failure = _FAILURES.get(error.status or 0, Failure.other)
+            raise RegctlError(str(error), failure=failure, detail=str(error)) from None
+
+    def is_placeholder(self, ref: ImageRef) -> bool:
+        # GitLab's tag delete never pushes a placeholder.
+        return False
+
+    def copy(self, source: str, target: ImageRef) -> None:
+        raise CleanupError(f"restoring {target} is not possible through the GitLab API")

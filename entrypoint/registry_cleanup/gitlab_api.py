@@ -1,0 +1,342 @@
+"""The only module that talks to the GitLab REST API, through python-gitlab.
+
+Imported only inside the commands that need it, so ``registry-cleanup --help`` and the
+registry-path ``delete`` never load python-gitlab. The token travels in a request header only;
+it never appears in a message, an exception or a report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import gitlab
+import requests
+
+from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.pool import run_bounded
+
+TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
+JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105
+# Names the variable that holds the token, e.g. a masked CI/CD variable SWEEP_TOKEN.
+TOKEN_VARIABLE_ENV = "REGISTRY_CLEANUP_TOKEN_VARIABLE"  # noqa: S105
+API_URL_ENV = "CI_API_V4_URL"
+PROJECT_ENV = "CI_PROJECT_ID"
+PER_PAGE = 100  # the largest page GitLab serves (api/rest/#pagination)
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_RETRIES = 5
+
+
+class TokenKind(StrEnum):
+    private = "private"  # personal, project or group access token: PRIVATE-TOKEN header
+    job = "job"  # CI_JOB_TOKEN: JOB-TOKEN header
+
+
+class Role(StrEnum):
+    """The least role an operation needs (user/permissions/)."""
+
+    guest = "Guest"
+    reporter = "Reporter"
+    developer = "Developer"
+    maintainer = "Maintainer"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    kind: TokenKind
+    secret: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Credentials:
+        """The token named by $REGISTRY_CLEANUP_TOKEN_VARIABLE, else GITLAB_TOKEN, else
+        CI_JOB_TOKEN. Tokens come from the environment only, never from arguments."""
+        named = env.get(TOKEN_VARIABLE_ENV)
+        if named:
+            value = env.get(named)
+            if not value:
+                raise InputError(f"{TOKEN_VARIABLE_ENV} names {named}, which is unset or empty")
+            return cls(TokenKind.job if named == JOB_TOKEN_ENV else TokenKind.private, value)
+        if env.get(TOKEN_ENV):
+            return cls(TokenKind.private, env[TOKEN_ENV])
+        if env.get(JOB_TOKEN_ENV):
+            return cls(TokenKind.job, env[JOB_TOKEN_ENV])
+        raise InputError(
+            f"no GitLab token: set {TOKEN_ENV} (an access token) or run in a CI job "
+            f"({JOB_TOKEN_ENV})"
+        )
+
+    @property
+    def variable(self) -> str:
+        return TOKEN_ENV if self.kind is TokenKind.private else JOB_TOKEN_ENV
+
+
+_API_SUFFIX = re.compile(r"/api/v4/?\Z")
+
+
+def base_url(api_v4_url: str) -> str:
+    """python-gitlab wants the instance URL; CI gives CI_API_V4_URL (…/api/v4)."""
+    if not api_v4_url.startswith(("http://", "https://")):
+        raise InputError(
+            f"API URL {api_v4_url!r} must start with http:// or https:// "
+            "(e.g. https://gitlab.example.com/api/v4)"
+        )
+    if _API_SUFFIX.search(api_v4_url) is None:
+        raise InputError(
+            f"API URL {api_v4_url!r} must end with /api/v4, like CI_API_V4_URL "
+            "(e.g. https://gitlab.example.com/api/v4)"
+        )
+    return _API_SUFFIX.sub("", api_v4_url)
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    default: bool = False
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A container repository of the project (api/container_registry/)."""
+
+    id: int
+    path: str
+    location: str
+
+
+@dataclass(frozen=True)
+class TagDetail:
+    name: str
+    digest: str
+    created_at: datetime | None
+
+
+class GitLabApiError(CleanupError):
+    """A GitLab API call failed; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFoundError(GitLabApiError):
+    pass
+
+
+class _Client(gitlab.Gitlab):
+    """python-gitlab's client with one retry budget for every request (it defaults to 10)."""
+
+    max_retries = DEFAULT_MAX_RETRIES
+
+    def http_request(
+        self,
+        verb: str,
+        path: str,
+        *args: Any,  # noqa: ANN401 (passed through to python-gitlab unchanged)
+        **kwargs: Any,  # noqa: ANN401
+    ) -> requests.Response:
+        kwargs.setdefault("max_retries", self.max_retries)
+        return super().http_request(verb, path, *args, **kwargs)
+
+
+class GitLabApi:
+    """One project on one GitLab instance."""
+
+    def __init__(
+        self,
+        api_v4_url: str,
+        project: str,
+        credentials: Credentials,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        if not project:
+            raise InputError(f"no project: pass --project or set {PROJECT_ENV}")
+        self._credentials = credentials
+        self.project_ref = project
+        private = credentials.kind is TokenKind.private
+        # retry_transient_errors: python-gitlab retries 429, 5xx and dropped connections with
+        # backoff (honouring Retry-After), so every call here survives transient failures.
+        self._gl = _Client(
+            base_url(api_v4_url),
+            timeout=timeout,
+            retry_transient_errors=True,
+            per_page=PER_PAGE,
+            private_token=credentials.secret if private else None,
+            job_token=None if private else credentials.secret,
+        )
+        self._gl.max_retries = max_retries
+        self._project = self._gl.projects.get(project, lazy=True)
+        self._repository_objects: dict[int, Any] = {}
+
+    # -- project and branches --------------------------------------------------------------
+
+    def project(self) -> dict[str, Any]:
+        with self._errors("read the project", Role.guest):
+            attributes: dict[str, Any] = self._gl.projects.get(self.project_ref).attributes
+        return attributes
+
+    def branches(self) -> Iterator[Branch]:
+        """Every branch, one page of 100 after another, each page read once."""
+        with self._errors("list branches", Role.reporter):
+            for branch in self._project.branches.list(iterator=True, per_page=PER_PAGE):
+                yield Branch(
+                    name=branch.name,
+                    default=bool(branch.attributes.get("default")),
+                    protected=bool(branch.attributes.get("protected")),
+                )
+
+    # -- container repositories and tags ---------------------------------------------------
+
+    def repositories(self) -> list[Repository]:
+        found: list[Repository] = []
+        with self._errors("list container repositories", Role.reporter):
+            for item in self._project.repositories.list(iterator=True, per_page=PER_PAGE):
+                self._repository_objects[item.id] = item
+                found.append(Repository(id=item.id, path=item.path, location=item.location))
+        return found
+
+    def tag_names(self, repository: Repository) -> Iterator[str]:
+        with self._errors(f"list tags of {repository.location}", Role.reporter):
+            for tag in self._tags(repository).list(iterator=True, per_page=PER_PAGE):
+                yield str(tag.name)
+
+    def tag(self, repository: Repository, name: str) -> TagDetail | None:
+        """The tag's digest and creation time, or None when it does not exist."""
+        try:
+            with self._errors(f"read tag {repository.location}:{name}", Role.reporter):
+                tag = self._tags(repository).get(name)
+        except NotFoundError:
+            return None
+        created = tag.attributes.get("created_at")
+        return TagDetail(
+            name=name,
+            digest=str(tag.attributes["digest"]),
+            created_at=_parse_time(created) if created else None,
+        )
+
+    def tag_details(
+        self, repository: Repository, names: Sequence[str], concurrency: int
+    ) -> dict[str, TagDetail]:
+        """Digest and creation time of each named tag that still exists.
+
+        One REST request per tag, ``concurrency`` at a time. The seam for reading them in
+        pages instead (GraphQL ``containerRepository.tags``, 100 per page).
+        """
+        found = run_bounded(names, lambda name: self.tag(repository, name), concurrency)
+        return {detail.name: detail for detail in found if detail is not None}
+
+    def delete_tag(self, repository: Repository, name: str) -> None:
+        with self._errors(f"delete tag {repository.location}:{name}", Role.developer):
+            self._tags(repository).delete(name)
+
+    def bulk_delete(
+        self,
+        repository: Repository,
+        *,
+        name_regex_delete: str,
+        name_regex_keep: str | None,
+        keep_n: int | None,
+        older_than: str | None,
+    ) -> None:
+        options: dict[str, Any] = {}
+        if name_regex_keep is not None:
+            options["name_regex_keep"] = name_regex_keep
+        if keep_n is not None:
+            options["keep_n"] = keep_n
+        if older_than is not None:
+            options["older_than"] = older_than
+        with self._errors(f"bulk-delete tags of {repository.location}", Role.maintainer):
+            self._tags(repository).delete_in_bulk(name_regex_delete, **options)
+
+    def delete_repository(self, repository: Repository) -> None:
+        with self._errors(f"delete repository {repository.location}", Role.maintainer):
+            self._project.repositories.delete(repository.id)
+
+    def protected_tag_patterns(self) -> list[str] | None:
+        """Protected container tag rules, or None when this token may not read them."""
+        path = f"/projects/{gitlab.utils.EncodedId(self.project_ref)}/registry/protection/tag/rules"
+        try:
+            with self._errors("read protected container tag rules", Role.maintainer):
+                rules = self._gl.http_list(path, iterator=True, per_page=PER_PAGE)
+                return [str(rule["tag_name_pattern"]) for rule in rules]
+        except GitLabApiError as error:
+            if error.status in (401, 403, 404):
+                return None
+            raise
+
+    # -- cleanup policy --------------------------------------------------------------------
+
+    def policy(self) -> dict[str, Any]:
+        policy: dict[str, Any] = self.project().get("container_expiration_policy") or {}
+        return policy
+
+    def set_policy(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        with self._errors("change the cleanup policy", Role.maintainer):
+            updated = self._gl.projects.update(
+                self.project_ref, {"container_expiration_policy_attributes": dict(attributes)}
+            )
+        policy: dict[str, Any] = updated.get("container_expiration_policy") or {}
+        return policy
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _tags(self, repository: Repository) -> Any:  # noqa: ANN401 (python-gitlab is untyped here)
+        # The tag manager hangs off the repository object python-gitlab listed.
+        item = self._repository_objects.get(repository.id)
+        if item is None:
+            raise RuntimeError(f"repository {repository.id} was not listed by repositories()")
+        return item.tags
+
+    @contextmanager
+    def _errors(self, operation: str, role: Role) -> Iterator[None]:
+        try:
+            yield
+        except gitlab.exceptions.GitlabError as error:
+            raise self._translate(operation, role, error) from None
+        except requests.RequestException as error:
+            raise GitLabApiError(
+                f"could not {operation}: GitLab could not be reached ({type(error).__name__})"
+            ) from None
+
+    def _translate(
+        self, operation: str, role: Role, error: gitlab.exceptions.GitlabError
+    ) -> GitLabApiError:
+        status = error.response_code
+        detail = _message(error.error_message)
+        if status == 401:
+            if self._credentials.kind is TokenKind.job:
+                hint = (
+                    f"a CI job token ({JOB_TOKEN_ENV}) cannot use this endpoint or has expired; "
+                    f"set {TOKEN_ENV} to an access token with the api scope"
+                )
+            else:
+                hint = f"the token in {TOKEN_ENV} was rejected (expired, revoked or wrong scope)"
+            return GitLabApiError(f"could not {operation}: 401 Unauthorized: {hint}", status)
+        if status == 403:
+            reason = detail.removeprefix("403 Forbidden").strip(" -")
+            why = f" ({reason})" if reason else ""
+            return GitLabApiError(
+                f"could not {operation}: 403 Forbidden{why}: this needs at least the "
+                f"{role.value} role in project {self.project_ref}",
+                status,
+            )
+        if status == 404:
+            return NotFoundError(f"could not {operation}: {detail or '404 Not Found'}", status)
+        return GitLabApiError(f"could not {operation}: HTTP {status}: {detail}", status)
+
+
+def _message(raw: object) -> str:
+    if isinstance(raw, dict):
+        return "; ".join(f"{key} {', '.join(map(str, value))}" for key, value in raw.items())
+    return str(raw)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,50 @@
+"""GitLab's cleanup policy values, checked before anything is sent.
+
+The allowed sets come from api/projects/ (``container_expiration_policy_attributes``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from registry_cleanup.errors import InputError
+
+CADENCES = ("1d", "7d", "14d", "1month", "3month")
+KEEP_N = (1, 5, 10, 25, 50, 100)
+OLDER_THAN = ("7d", "14d", "30d", "90d")
+REGEX_MAX_LENGTH = 255
+
+
+def validate(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes that were given (None = not given), or InputError naming the bad one."""
+    given = {key: value for key, value in attributes.items() if value is not None}
+    if "cadence" in given and given["cadence"] not in CADENCES:
+        raise InputError(f"--cadence {given['cadence']!r} is not one of {', '.join(CADENCES)}")
+    if "keep_n" in given and given["keep_n"] not in KEEP_N:
+        allowed = ", ".join(map(str, KEEP_N))
+        raise InputError(f"--keep-n {given['keep_n']} is not one of {allowed}")
+    if "older_than" in given and given["older_than"] not in OLDER_THAN:
+        raise InputError(
+            f"--older-than {given['older_than']!r} is not one of {', '.join(OLDER_THAN)}"
+        )
+    for key in ("name_regex", "name_regex_keep"):
+        if key in given:
+            _check_regex(key, given[key])
+    return given
+
+
+def _check_regex(key: str, pattern: str) -> None:
+    option = "--" + key.replace("_", "-")
+    if len(pattern) > REGEX_MAX_LENGTH:
+        raise InputError(f"{option} is longer than {REGEX_MAX_LENGTH} characters")
+    # GitLab uses RE2, which has no backreferences or lookaround; refuse those up front.
+    if re.search(r"\\[1-9]|\(\?[=!<]", pattern):
+        raise InputError(f"{option} {pattern!r} uses lookaround or backreferences, which RE2 lacks")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise InputError(
+            f"{option} {pattern!r} is not a valid regular expression: {error}"
+        ) from None

@@ -1,0 +1,37 @@
+"""Run many independent calls with a bounded number in flight; results come back in order done.
+
+Threads, because every call waits on the network (GitLab's API or a regctl process). One
+failing call never stops the others: the worker turns failures into results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_CONCURRENCY = 4  # IO-bound; kind to a shared CI runner and to the GitLab instance
+MAX_CONCURRENCY = 32
+
+
+def run_bounded(items: Iterable[T], worker: Callable[[T], R], concurrency: int) -> Iterator[R]:
+    """Yield ``worker(item)`` for every item, at most ``concurrency`` running at once.
+
+    Items are submitted lazily, so a long list never queues more than ``concurrency`` calls.
+    """
+    pending: set[Future[R]] = set()
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cleanup") as executor:
+        for item in source:
+            pending.add(executor.submit(worker, item))
+            if len(pending) >= concurrency:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()

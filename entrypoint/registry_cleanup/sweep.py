@@ -1,0 +1,258 @@
+"""The sweep: find tags whose branch is gone and delete them, in bounded parallel.
+
+Order matters for safety. Tags are listed before branches: a branch exists before its pipeline
+pushes its tag, so every tag we saw already had its branch when the branch list was read, and a
+branch created meanwhile cannot lose its tag. Each deletion then goes through
+``deletion.delete_tag`` (protection again, digest compared with what was planned), so a tag
+re-pushed after planning is left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from registry_cleanup.api_store import ApiTagStore
+from registry_cleanup.deletion import DeleteRequest, TagStore, delete_tag
+from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.gitlab_api import GitLabApi, Repository
+from registry_cleanup.plan import (
+    Action,
+    Decision,
+    SweepRules,
+    TagInfo,
+    broken_branch_list,
+    orphans,
+    plan,
+)
+from registry_cleanup.pool import run_bounded
+from registry_cleanup.progress import Progress
+from registry_cleanup.refs import slugify, with_tag
+from registry_cleanup.report import Outcome, Status
+from registry_cleanup.safety import ProtectionRules, TagPattern, compile_pattern
+
+KEPT = "kept"
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    repositories: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    protect: tuple[str, ...] = ()
+    protect_semver: bool = True
+    keep_n: int | None = None
+    older_than: timedelta | None = None
+    min_age: timedelta = timedelta(minutes=5)
+    default_branch: str | None = None
+    delete: bool = False
+    trust_branch_list: bool = False
+    concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    repository: str
+    tag: str
+    status: str  # a report.Status value, or "kept"
+    reason: str
+    digest: str | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class SweepResult:
+    project: str
+    dry_run: bool
+    branches: int = 0
+    default_branch: str | None = None
+    guard: str | None = None
+    refused: bool = False
+    notes: list[str] = field(default_factory=list)
+    entries: list[SweepEntry] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(entry.status for entry in self.entries)
+        keys = [KEPT, *(status.value for status in Status)]
+        return {key: counts.get(key, 0) for key in keys}
+
+    @property
+    def failed(self) -> bool:
+        return self.refused or any(e.status == Status.failed.value for e in self.entries)
+
+
+@dataclass(frozen=True)
+class _Work:
+    repository: Repository
+    decision: Decision
+
+
+class Sweep:
+    """One sweep of one project."""
+
+    def __init__(
+        self,
+        api: GitLabApi,
+        options: SweepOptions,
+        progress: Progress,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store_for: Callable[[Repository], TagStore] | None = None,
+    ) -> None:
+        self._api = api
+        self._options = options
+        self._progress = progress
+        self._now = now
+        # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession
+        # (configured and logged in once, before the pool starts) for the registry path.
+        self._store_for = store_for or (lambda repository: ApiTagStore(api, repository))
+
+    def run(self) -> SweepResult:
+        options = self._options
+        result = SweepResult(project=self._api.project_ref, dry_run=not options.delete)
+        repositories = self._select(self._api.repositories())
+        tags = {repo.id: list(self._api.tag_names(repo)) for repo in repositories}
+        listed = list(self._api.branches())
+        branches = [branch.name for branch in listed]
+        result.branches = len(branches)
+        # The branch list marks the default branch; a job token cannot read the project.
+        default_branch = options.default_branch or next((b.name for b in listed if b.default), None)
+        result.default_branch = default_branch
+        rules = self._rules(default_branch, result)
+
+        candidates = {repo.id: orphans(tags[repo.id], branches, rules) for repo in repositories}
+        orphan_count = sum(len(names) for names in candidates.values())
+        result.guard = broken_branch_list(orphan_count, branches, default_branch)
+        if result.guard is not None and options.delete and not options.trust_branch_list:
+            result.refused = True
+
+        work: list[_Work] = []
+        for repo in repositories:
+            infos = self._tag_infos(repo, tags[repo.id], set(candidates[repo.id]), rules)
+            for decision in plan(infos, branches, rules, self._now()):
+                if decision.action is Action.delete:
+                    work.append(_Work(repo, decision))
+                else:
+                    result.entries.append(_entry(repo, decision, KEPT, decision.reason))
+
+        if not options.delete or result.refused:
+            status = Status.would_delete.value if not result.refused else Status.skipped.value
+            why = "dry run: nothing was changed" if not result.refused else "refused by the guard"
+            for item in work:
+                reason = f"{item.decision.reason}; {why}"
+                result.entries.append(_entry(item.repository, item.decision, status, reason))
+        else:
+            result.entries += self._delete_all(work, rules.protection)
+        result.entries.sort(key=lambda e: (e.repository, e.tag))
+        return result
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _select(self, repositories: list[Repository]) -> list[Repository]:
+        wanted = self._options.repositories
+        if not wanted:
+            return repositories
+        chosen: dict[int, Repository] = {}
+        for name in wanted:
+            match = [r for r in repositories if name in (r.path, r.location, str(r.id))]
+            if not match:
+                known = ", ".join(r.path for r in repositories) or "none"
+                raise InputError(
+                    f"--repository {name!r} is not a container repository of project "
+                    f"{self._api.project_ref} (it has: {known})"
+                )
+            chosen.update((r.id, r) for r in match)
+        return list(chosen.values())
+
+    def _rules(self, default_branch: str | None, result: SweepResult) -> SweepRules:
+        options = self._options
+        gitlab_patterns = self._api.protected_tag_patterns()
+        if gitlab_patterns is None:
+            gitlab_patterns = []
+            result.notes.append(
+                "could not read GitLab's protected container tag rules (that needs the "
+                "Maintainer role); GitLab still refuses to delete protected tags"
+            )
+        return SweepRules(
+            protection=ProtectionRules.build(
+                default_branch_tag=slugify(default_branch) if default_branch else None,
+                patterns=options.protect,
+                protect_semver=options.protect_semver,
+            ),
+            include=tuple(compile_pattern(p, option="--include") for p in options.include),
+            exclude=tuple(compile_pattern(p, option="--exclude") for p in options.exclude),
+            gitlab_protected=tuple(_gitlab_pattern(p) for p in gitlab_patterns),
+            keep_n=options.keep_n,
+            older_than=options.older_than,
+            min_age=options.min_age,
+        )
+
+    def _tag_infos(
+        self, repo: Repository, names: list[str], candidates: set[str], rules: SweepRules
+    ) -> list[TagInfo]:
+        """Tags as plan() wants them; creation times are fetched for orphans only."""
+        if not rules.needs_age or not candidates:
+            return [TagInfo(name) for name in names]
+
+        details = self._api.tag_details(repo, sorted(candidates), self._options.concurrency)
+        infos = []
+        for name in names:
+            if name not in candidates:
+                infos.append(TagInfo(name))
+            elif name in details:
+                found = details[name]
+                infos.append(TagInfo(name, created_at=found.created_at, digest=found.digest))
+            # else: the tag vanished since the listing and needs no decision.
+        return infos
+
+    def _delete_all(self, work: Sequence[_Work], protection: ProtectionRules) -> list[SweepEntry]:
+        self._progress.start(len(work), "sweep: deleting")
+        entries = []
+        try:
+            for entry in run_bounded(
+                work, lambda item: self._delete_one(item, protection), self._options.concurrency
+            ):
+                self._progress.advance(entry.status)
+                entries.append(entry)
+        finally:
+            self._progress.close()
+        return entries
+
+    def _delete_one(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
+        repo, decision = item.repository, item.decision
+        store = self._store_for(repo)
+        try:
+            target = with_tag(repo.location, decision.tag, what="tag")
+            outcome: Outcome = delete_tag(
+                DeleteRequest(target=target, rules=protection, expect_digest=decision.digest),
+                store,
+            )
+        except CleanupError as error:
+            return _entry(repo, decision, Status.failed.value, str(error))
+        if outcome.status is Status.failed and getattr(store, "refused_as_protected", False):
+            return _entry(
+                repo, decision, Status.skipped.value, "GitLab refused: protected container tag"
+            )
+        return _entry(repo, decision, outcome.status.value, outcome.reason)
+
+
+def _entry(repo: Repository, decision: Decision, status: str, reason: str) -> SweepEntry:
+    created = decision.created_at.isoformat() if decision.created_at else None
+    return SweepEntry(
+        repository=repo.location,
+        tag=decision.tag,
+        status=status,
+        reason=reason,
+        digest=decision.digest,
+        created_at=created,
+    )
+
+
+def _gitlab_pattern(pattern: str) -> TagPattern:
+    try:
+        return compile_pattern(pattern, option="GitLab protected tag rule")
+    except InputError:
+        # A rule RE2 cannot read (GitLab should not have stored it): protect everything.
+        return compile_pattern(".*")

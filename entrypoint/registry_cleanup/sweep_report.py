@@ -1,0 +1,59 @@
+"""How a sweep is shown: a table, one --json document, a report file for CI artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from registry_cleanup.sweep import SweepResult
+
+REPORT_VERSION = 1
+
+
+def as_document(result: SweepResult) -> dict[str, Any]:
+    return {
+        "version": REPORT_VERSION,
+        "project": result.project,
+        "dry_run": result.dry_run,
+        "default_branch": result.default_branch,
+        "branches": result.branches,
+        "guard": result.guard,
+        "refused": result.refused,
+        "notes": list(result.notes),
+        "summary": result.summary(),
+        "tags": [asdict(entry) for entry in result.entries],
+    }
+
+
+def as_json(result: SweepResult) -> str:
+    return json.dumps(as_document(result), indent=2)
+
+
+def write_report(path: Path, result: SweepResult) -> None:
+    """Write the JSON report atomically, so an artifact is never half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(as_json(result) + "\n")
+    os.replace(partial, path)
+
+
+def summary_line(result: SweepResult) -> str:
+    mode = "dry run" if result.dry_run else "deleting"
+    counts = ", ".join(f"{key} {value}" for key, value in result.summary().items() if value)
+    return f"sweep of project {result.project} ({mode}): {counts or 'no tags'}"
+
+
+def print_table(result: SweepResult, stream: TextIO) -> None:
+    """Every tag with what happened and why; rich draws it (plain text when not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"registry-cleanup sweep: {result.project}")
+    for column in ("repository", "tag", "status", "reason"):
+        table.add_column(column, overflow="fold")
+    for entry in result.entries:
+        table.add_row(entry.repository, entry.tag, entry.status, entry.reason)
+    Console(file=stream, width=max(100, Console(file=stream).width)).print(table)
