@@ -17,10 +17,9 @@ from devkit.local_registry import LocalRegistry, find_registry_binary, registry_
 
 ROOT = Path(__file__).resolve().parent.parent
 # The GitLab API emulator's fixtures (gitlab_emulator).
-pytest_plugins = ["tests.fakes.fixtures"]
-
-# Fixtures of the component tests (gitlab-ci-local projects), kept next to their helpers.
-pytest_plugins = ["tests.support.templates"]
+# Fixtures kept next to their helpers: the GitLab API emulator, and the component tests'
+# gitlab-ci-local projects.
+pytest_plugins = ["tests.fakes.fixtures", "tests.support.templates"]
 
 
 def require_tool(name: str, found: str | None) -> str:

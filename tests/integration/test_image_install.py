@@ -9,10 +9,10 @@ pyproject.toml, or a file missing from the build context, fails here.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -92,7 +92,11 @@ def test_the_venv_has_no_dev_extra_and_no_pip(fresh_install):
 
 
 def test_registry_cleanup_reports_the_project_version(image_env):
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    # pyproject.toml takes its version from the package (hatch dynamic version).
+    init = (ROOT / "entrypoint/registry_cleanup/__init__.py").read_text()
+    match = re.search(r'^__version__ = "([^"]+)"$', init, re.M)
+    assert match is not None
+    version = match.group(1)
     result = run("registry-cleanup", "--version", env=image_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"registry-cleanup {version}"
