@@ -51,6 +51,16 @@ class SweepOptions:
     trust_branch_list: bool = False
     concurrency: int = 4
 
+    def __post_init__(self) -> None:
+        # A bad pattern is refused before the first request, not after listing every tag.
+        for option, patterns in (
+            ("--include", self.include),
+            ("--exclude", self.exclude),
+            ("--protect", self.protect),
+        ):
+            for pattern in patterns:
+                compile_pattern(pattern, option=option)
+
 
 @dataclass(frozen=True)
 class SweepEntry:
