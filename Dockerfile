@@ -14,6 +14,10 @@ FROM ${PYTHON_IMAGE} AS app
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY entrypoint/ entrypoint/
+# google-re2 (protect patterns are RE2, as GitLab's are) publishes no musl wheel, so its binding
+# is compiled here against Alpine's RE2 and Abseil; the runtime stage gets only their libraries.
+# hadolint ignore=DL3018
+RUN apk add --no-cache g++ re2-dev abseil-cpp-dev
 # No dev extra, no pip inside the venv, no caches; no .pyc either, which keeps ~4 MB out of the
 # compressed image (the runtime user could not write them back anyway).
 RUN set -eu; \
@@ -52,8 +56,12 @@ LABEL org.opencontainers.image.title="registry-cleanup" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
 # pip (and the copy ensurepip keeps to reinstall it) has no use at run time; the user gets a
-# home because regctl and the CLI write their private config there.
+# home because regctl and the CLI write their private config there. re2 brings the shared
+# libraries (RE2, Abseil) the compiled google-re2 binding links against; the base image is
+# pinned by digest, so its Alpine branch fixes the package versions.
+# hadolint ignore=DL3018
 RUN set -eu; \
+    apk add --no-cache re2; \
     python -m pip uninstall --yes --no-cache-dir pip; \
     rm -rf /usr/local/bin/pip /usr/local/bin/pip3* /usr/local/lib/python3.12/ensurepip; \
     addgroup -g 10001 registry-cleanup; \
