@@ -16,15 +16,20 @@ COPY pyproject.toml README.md ./
 COPY entrypoint/ entrypoint/
 # google-re2 (protect patterns are RE2, as GitLab's are) publishes no musl wheel, so its binding
 # is compiled here against Alpine's RE2 and Abseil; the runtime stage gets only their libraries.
-# hadolint ignore=DL3018
-RUN apk add --no-cache g++ re2-dev abseil-cpp-dev
+# Its setup.py imports pybind11 and has no build-system table, so the wheel is built without
+# build isolation, before the venv install below picks it up from /wheels.
+# hadolint ignore=DL3018,DL3013
+RUN set -eu; \
+    apk add --no-cache g++ re2-dev abseil-cpp-dev; \
+    python -m pip install --no-cache-dir pybind11 setuptools wheel; \
+    python -m pip wheel --no-cache-dir --no-build-isolation --no-deps --wheel-dir /wheels google-re2
 # No dev extra, no pip inside the venv, no caches; no .pyc either, which keeps ~4 MB out of the
 # compressed image (the runtime user could not write them back anyway).
 RUN set -eu; \
     python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .; \
     python -m venv --without-pip /opt/registry-cleanup; \
     python -m pip --python /opt/registry-cleanup/bin/python install \
-        --no-cache-dir --no-compile /wheels/registry_cleanup-*.whl
+        --no-cache-dir --no-compile --find-links /wheels /wheels/registry_cleanup-*.whl
 
 # --- regctl: the release asset for the target platform, checked against regctl.sha256 -------
 # Runs on the build platform: nothing here executes the downloaded binary.
