@@ -199,7 +199,12 @@ _ADVICE: dict[Failure, str] = {
 
 
 def _explain(error: RegctlError, target: ImageRef, original: str, restored: bool) -> str:
-    advice = _ADVICE.get(error.failure, str(error))
+    failure = error.failure
+    if failure is Failure.unauthorized:
+        # The same credentials just read the tag, so they are valid: the registry answers 401
+        # (insufficient_scope) when a token may pull but not delete or push.
+        failure = Failure.denied
+    advice = _ADVICE.get(failure, str(error))
     if restored:
         kept = f"{target} was restored to {original} after regctl's fallback re-pointed it"
     else:
