@@ -76,6 +76,40 @@ RepositoryOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+TlsOption = Annotated[
+    TlsMode,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_TLS",
+        case_sensitive=False,
+        help="TLS to the registry: enabled, insecure (no verification) or disabled (plain HTTP).",
+    ),
+]
+ProtectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_PROTECT",
+        metavar="REGEX",
+        help="Never delete tags matching REGEX (RE2, whole tag). Repeatable; "
+        "the environment variable takes space-separated patterns.",
+        show_default=False,
+    ),
+]
+ProtectSemverOption = Annotated[
+    bool,
+    typer.Option(
+        "--protect-semver/--no-protect-semver",
+        help="Protect release tags such as v1.2.3 and 1.2.",
+    ),
+]
+ViaOption = Annotated[
+    Via,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_VIA",
+        case_sensitive=False,
+        help="registry: regctl and the registry API, logged in once with CI_REGISTRY_USER / "
+        "CI_REGISTRY_PASSWORD. api: GitLab's REST tag endpoint (GITLAB_TOKEN or CI_JOB_TOKEN).",
+    ),
+]
 
 
 def _print_version(value: bool) -> None:
@@ -153,15 +187,7 @@ def delete(
             help="Read the registry password from standard input (default: $CI_REGISTRY_PASSWORD).",
         ),
     ] = False,
-    tls: Annotated[
-        TlsMode,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_TLS",
-            case_sensitive=False,
-            help="TLS to the registry: enabled, insecure (no verification) or "
-            "disabled (plain HTTP).",
-        ),
-    ] = TlsMode.enabled,
+    tls: TlsOption = TlsMode.enabled,
     ca_file: Annotated[
         Path | None,
         typer.Option(
@@ -172,22 +198,8 @@ def delete(
             help="PEM file with the CA that signed the registry's certificate.",
         ),
     ] = None,
-    protect: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_PROTECT",
-            metavar="REGEX",
-            help="Never delete tags matching REGEX (whole tag). Repeatable; "
-            "the environment variable takes space-separated patterns.",
-        ),
-    ] = None,
-    protect_semver: Annotated[
-        bool,
-        typer.Option(
-            "--protect-semver/--no-protect-semver",
-            help="Protect release tags such as v1.2.3 and 1.2.",
-        ),
-    ] = True,
+    protect: ProtectOption = None,
+    protect_semver: ProtectSemverOption = True,
     default_branch: Annotated[
         str | None,
         typer.Option(
@@ -236,15 +248,7 @@ def delete(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show regctl's own messages.")
     ] = False,
-    via: Annotated[
-        Via,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_VIA",
-            case_sensitive=False,
-            help="registry: regctl and the registry API (CI_REGISTRY_USER/PASSWORD). "
-            "api: GitLab's REST tag endpoint (GITLAB_TOKEN or CI_JOB_TOKEN).",
-        ),
-    ] = Via.registry,
+    via: ViaOption = Via.registry,
     api_url: ApiUrlOption = None,
     project: ProjectOption = None,
 ) -> None:
@@ -405,22 +409,8 @@ def sweep(
             show_default=False,
         ),
     ] = None,
-    protect: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_PROTECT",
-            metavar="REGEX",
-            help="Never delete tags matching REGEX (whole tag). Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    protect_semver: Annotated[
-        bool,
-        typer.Option(
-            "--protect-semver/--no-protect-semver",
-            help="Protect release tags such as v1.2.3 and 1.2.",
-        ),
-    ] = True,
+    protect: ProtectOption = None,
+    protect_semver: ProtectSemverOption = True,
     keep_n: Annotated[
         str | None,
         typer.Option(
@@ -472,23 +462,8 @@ def sweep(
             "far fewer branches than orphaned tags).",
         ),
     ] = False,
-    via: Annotated[
-        Via,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_VIA",
-            case_sensitive=False,
-            help="api: GitLab's REST tag endpoint. registry: regctl, logged in once with "
-            "CI_REGISTRY_USER / CI_REGISTRY_PASSWORD at CI_REGISTRY.",
-        ),
-    ] = Via.api,
-    tls: Annotated[
-        TlsMode,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_TLS",
-            case_sensitive=False,
-            help="With --via registry: enabled, insecure or disabled (plain HTTP).",
-        ),
-    ] = TlsMode.enabled,
+    via: ViaOption = Via.api,
+    tls: TlsOption = TlsMode.enabled,
     concurrency: Annotated[
         int,
         typer.Option(
