@@ -85,14 +85,14 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         return outcome(Status.would_delete, "dry run: nothing was changed", original)
 
     try:
-        store.tag_rm(target)
+        _remove(store, target)
     except (KeyboardInterrupt, SystemExit):
         # SIGINT or SIGTERM (a cancelled job) killed regctl, perhaps between its placeholder
         # push and the placeholder's delete: point the tag back before going.
         _undo_after_interrupt(store, target, original)
         raise
     except RegctlError as error:
-        if error.failure is Failure.not_found:
+        if error.failure is Failure.not_found and store.digest(target) is None:
             return outcome(
                 Status.absent, "the tag disappeared before it could be deleted", original
             )
@@ -113,6 +113,20 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
     return outcome(
         Status.deleted, "tag deleted; other tags on the same digest are untouched", original
     )
+
+
+def _remove(store: TagStore, target: ImageRef) -> None:
+    """``tag rm``, once more if the registry said 'not found' of a tag that is still there.
+
+    Under concurrent deletes, distribution has answered 404 in the middle of regctl's
+    fallback for a tag that exists; believing it would report the tag absent and keep it.
+    """
+    try:
+        store.tag_rm(target)
+    except RegctlError as error:
+        if error.failure is not Failure.not_found or store.digest(target) is None:
+            raise
+        store.tag_rm(target)
 
 
 class _After(Enum):

@@ -143,7 +143,7 @@ def test_sweep_via_registry_logs_in_once_and_deletes_with_regctl(
     result = run_cli("sweep", "--delete", "--via", "registry", "--json", env=env)
 
     assert result.returncode == 0, result.output
-    assert token_auth.registry.tags(REPO) == ["feature-live", "main"]
+    assert token_auth.registry.tags(REPO) == ["feature-live", "main"], result.output
     assert token_auth.registry.digest(REPO, "feature-live") == shared
     # Deletions went to the registry, not to GitLab's tag endpoint.
     assert emulator.count("DELETE /projects/:id/registry/repositories/:rid/tags/:tag") == 0
