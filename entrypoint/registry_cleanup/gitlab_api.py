@@ -20,7 +20,7 @@ import httpx
 import requests
 
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.pool import run_bounded
+from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105
@@ -182,8 +182,15 @@ class GitLabApi:
         private = credentials.kind is TokenKind.private
         # retry_transient_errors: python-gitlab retries 429, 5xx and dropped connections with
         # backoff (honouring Retry-After), so every call here survives transient failures.
+        # One kept-alive connection per worker: requests' default pool holds 10 and would
+        # open (and drop) a fresh connection for every call beyond that.
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONCURRENCY)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         self._gl = _Client(
             base_url(api_v4_url),
+            session=session,
             timeout=timeout,
             retry_transient_errors=True,
             per_page=PER_PAGE,

@@ -1,0 +1,133 @@
+"""Benchmark 1: sweep throughput against the script a user writes today.
+
+One registry, one run. Each contender gets its own repository seeded with the same tags: T tags
+of which O belong to deleted branches. The baseline logs in once and runs ``regctl tag rm`` for
+each of the O tags, one after another. Ours is ``registry-cleanup sweep --delete`` (planning
+included: it lists tags and branches itself), by default through GitLab's REST tag endpoint
+(``--via api``) and, with ``--via registry``, through regctl too. Afterwards every repository
+must hold exactly the same tags.
+
+    python -m bench.sweep_throughput --network 25ms --tags 1250 --orphans 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from bench.common import (
+    NETWORKS,
+    Regctl,
+    Stack,
+    base_env,
+    header,
+    ratio_line,
+    run,
+    stack,
+    timed,
+    tool,
+)
+from devkit.seeding import seed_tags
+from tests.fakes.gitlab_emulator import Project, Role
+
+GOALS = {"25ms": 8.0, "loopback": 1.5}
+
+
+def tag_sets(tags: int, orphans: int) -> tuple[list[str], list[str]]:
+    """(tags of live branches, the default branch's included; orphaned tags)."""
+    if not 0 < orphans < tags:
+        raise SystemExit("need 0 < --orphans < --tags")
+    live = ["main"] + [f"feature-{n:05d}" for n in range(tags - orphans - 1)]
+    return live, [f"gone-{n:05d}" for n in range(orphans)]
+
+
+def baseline(s: Stack, repository: str, orphans: Sequence[str]) -> float:
+    regctl = Regctl(s.registry_host, s.registry.username, s.registry.password)
+    regctl.plain_http()
+    try:
+
+        def script() -> None:
+            regctl.login()
+            for tag in orphans:
+                regctl.tag_rm(repository, tag)
+
+        return timed(script)
+    finally:
+        regctl.close()
+
+
+def ours(s: Stack, project: Project, via: str, concurrency: int) -> float:
+    env = {
+        **base_env(),
+        "GITLAB_TOKEN": s.emulator.personal_token(project, Role.maintainer),
+        "CI_API_V4_URL": s.api_url,
+        "CI_PROJECT_ID": project.path_with_namespace,
+    }
+    if via == "registry":
+        env |= {
+            "CI_REGISTRY": s.registry_host,
+            "CI_REGISTRY_USER": s.registry.username,
+            "CI_REGISTRY_PASSWORD": s.registry.password,
+            "REGISTRY_CLEANUP_TLS": "disabled",
+        }
+    argv = [tool("registry-cleanup"), "sweep", "--delete", "--via", via]
+    argv += ["--concurrency", str(concurrency)]
+    return timed(lambda: run(argv, env))
+
+
+def measure(
+    network: str, tags: int, orphans: int, concurrency: int, vias: Sequence[str]
+) -> dict[str, float]:
+    live, gone = tag_sets(tags, orphans)
+    every = live + gone
+    seconds: dict[str, float] = {}
+    with stack(network) as s:
+        repositories = {"script": "bench/script", **{via: f"bench/{via}" for via in vias}}
+        projects = {}
+        for name, path in repositories.items():
+            seed_tags(s.pusher, path, every, images=10)
+            if name != "script":
+                projects[name] = s.emulator.add_project(path, default_branch="main", branches=live)
+                s.emulator.add_repository(projects[name])
+        seconds["script"] = baseline(s, repositories["script"], gone)
+        for via in vias:
+            seconds[via] = ours(s, projects[via], via, concurrency)
+        end_states = {name: s.registry.tags(path) for name, path in repositories.items()}
+    expected = sorted(live)
+    for name, state in end_states.items():
+        if state != expected:
+            raise SystemExit(
+                f"end state differs: {name} kept {len(state)} tags, not {tags - orphans}"
+            )
+    return seconds
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", choices=NETWORKS, default="loopback")
+    parser.add_argument("--tags", type=int, default=5000)
+    parser.add_argument("--orphans", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--via", action="append", choices=("api", "registry"))
+    args = parser.parse_args(argv)
+    vias = args.via or ["api"]
+
+    header(
+        f"sweep throughput: {args.tags} tags, {args.orphans} orphaned, network {args.network}, "
+        f"--concurrency {args.concurrency}"
+    )
+    seconds = measure(args.network, args.tags, args.orphans, args.concurrency, vias)
+    print("end state: equal in every repository")
+    for name, value in seconds.items():
+        label = "regctl tag rm loop" if name == "script" else f"registry-cleanup sweep --via {name}"
+        rate = args.orphans / value
+        print(f"{label}: {value:.1f} s ({rate:.1f} tags/s)")
+    goal = GOALS[args.network]
+    for via in vias:
+        speedup = seconds["script"] / seconds[via]
+        name = f"sweep --via {via} vs regctl loop, {args.network}"
+        print(ratio_line(name, speedup, f">= {goal}x", speedup >= goal))
+
+
+if __name__ == "__main__":
+    main()
