@@ -47,7 +47,13 @@ def count_requests(tags: int, graphql: bool) -> tuple[int, int, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tags", type=int, action="append")
-    parser.add_argument("--no-rest", action="store_true", help="skip the REST-only comparison")
+    parser.add_argument(
+        "--rest-up-to",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="also count the REST-only plan for sizes up to N (it reads one tag per request)",
+    )
     args = parser.parse_args(argv)
     sizes = args.tags or [1000, 10000]
 
@@ -58,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         bound = math.floor(tags / 50) + branch_pages + CONSTANT
         line = f"N={tags}: {total} requests ({branch_pages} branch pages) in {seconds:.1f} s"
         print(f"{line}; bound N/50 + branch pages + {CONSTANT} = {bound}")
-        if not args.no_rest:
+        if tags <= args.rest_up_to:
             rest_total, _, rest_seconds = count_requests(tags, graphql=False)
             rest = f"{rest_total} requests in {rest_seconds:.1f} s"
             print(f"N={tags} without GraphQL (REST only): {rest}")
