@@ -12,12 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from devkit.local_registry import LocalRegistry
+from registry_cleanup import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / ".gitlab/ci/image-smoke.sh"
@@ -92,7 +92,8 @@ def test_the_venv_has_no_dev_extra_and_no_pip(fresh_install):
 
 
 def test_registry_cleanup_reports_the_project_version(image_env):
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    # The version lives in the package (pyproject.toml's version is dynamic, read from there).
+    version = __version__
     result = run("registry-cleanup", "--version", env=image_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"registry-cleanup {version}"
