@@ -197,11 +197,19 @@ class ImagePusher:
         return completed.stdout
 
     def push(
-        self, repository: str, tag: str, *, seed: str | None = None, multi_platform: bool = False
+        self,
+        repository: str,
+        tag: str,
+        *,
+        seed: str | None = None,
+        multi_platform: bool = False,
+        created: str = CREATED,
     ) -> str:
         """Push a generated image as ``repository:tag``; returns its digest."""
         seed = seed if seed is not None else f"{repository}:{tag}"
-        top, blobs = multi_platform_blobs(seed) if multi_platform else image_blobs(seed)
+        top, blobs = (
+            multi_platform_blobs(seed) if multi_platform else image_blobs(seed, created=created)
+        )
         self._count += 1
         layout = self._workdir / f"layout-{self._count}"
         write_layout(layout, top, blobs, tag)

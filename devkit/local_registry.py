@@ -208,6 +208,15 @@ class LocalRegistry:
     def manifest_exists(self, repository: str, digest: str) -> bool:
         return self.digest(repository, digest) is not None
 
+    def tags_directory(self, repository: str) -> Path:
+        """Where the registry keeps ``repository``'s tags on disk.
+
+        distribution's filesystem layout: <root>/docker/registry/v2/repositories/<name>/
+        _manifests/tags/<tag>/current/link names the tag's manifest.
+        """
+        v2 = self.root / "data" / "docker" / "registry" / "v2"
+        return v2 / "repositories" / repository / "_manifests" / "tags"
+
 
 def _http(
     url: str, method: str, headers: dict[str, str], context: ssl.SSLContext | None = None

@@ -16,9 +16,9 @@ from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry, find_registry_binary, registry_environment
 
 ROOT = Path(__file__).resolve().parent.parent
-# The GitLab API emulator's fixtures (gitlab_emulator).
-# Fixtures kept next to their helpers: the GitLab API emulator, and the component tests'
-# gitlab-ci-local projects.
+# The GitLab API emulator's fixtures (gitlab_emulator), and those of the component tests
+# (gitlab-ci-local projects), kept next to their helpers. One list: a second assignment would
+# silently drop the first.
 pytest_plugins = ["tests.fakes.fixtures", "tests.support.templates"]
 
 

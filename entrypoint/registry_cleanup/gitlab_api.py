@@ -1,4 +1,4 @@
-"""The only module that talks to the GitLab REST API, through python-gitlab.
+"""The only module that talks to the GitLab API (REST and GraphQL), through python-gitlab.
 
 Imported only inside the commands that need it, so ``registry-cleanup --help`` and the
 registry-path ``delete`` never load python-gitlab. The token travels in a request header only;
@@ -16,10 +16,11 @@ from enum import StrEnum
 from typing import Any
 
 import gitlab
+import httpx
 import requests
 
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.pool import run_bounded
+from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105
@@ -30,6 +31,20 @@ PROJECT_ENV = "CI_PROJECT_ID"
 PER_PAGE = 100  # the largest page GitLab serves (api/rest/#pagination)
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 5
+GRAPHQL_PAGE = 100  # GitLab's largest GraphQL page (max_page_size)
+# Tag metadata for retention, 100 tags per request (api/graphql/reference/:
+# Query.containerRepository, ContainerRepositoryDetails.tags, ContainerRepositoryTag).
+# The REST API needs one request per tag for the same.
+TAGS_QUERY = """
+query tags($id: ContainerRepositoryID!, $first: Int!, $after: String) {
+  containerRepository(id: $id) {
+    tags(first: $first, after: $after) {
+      pageInfo { endCursor hasNextPage }
+      nodes { name digest createdAt }
+    }
+  }
+}
+"""
 
 
 class TokenKind(StrEnum):
@@ -128,6 +143,10 @@ class NotFoundError(GitLabApiError):
     pass
 
 
+class GraphQLUnavailable(Exception):
+    """GitLab's GraphQL API cannot answer this (absent, disabled, or an older schema)."""
+
+
 class _Client(gitlab.Gitlab):
     """python-gitlab's client with one retry budget for every request (it defaults to 10)."""
 
@@ -163,8 +182,15 @@ class GitLabApi:
         private = credentials.kind is TokenKind.private
         # retry_transient_errors: python-gitlab retries 429, 5xx and dropped connections with
         # backoff (honouring Retry-After), so every call here survives transient failures.
+        # One kept-alive connection per worker: requests' default pool holds 10 and would
+        # open (and drop) a fresh connection for every call beyond that.
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONCURRENCY)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         self._gl = _Client(
             base_url(api_v4_url),
+            session=session,
             timeout=timeout,
             retry_transient_errors=True,
             per_page=PER_PAGE,
@@ -174,6 +200,11 @@ class GitLabApi:
         self._gl.max_retries = max_retries
         self._project = self._gl.projects.get(project, lazy=True)
         self._repository_objects: dict[int, Any] = {}
+        self._graphql_settings = (base_url(api_v4_url), timeout, max_retries)
+        self._graphql: Any = None
+        # GraphQL takes access tokens only (api/graphql/#authentication); with a job token,
+        # and after GraphQL once failed to answer, tag metadata comes from REST.
+        self.graphql_usable = private
 
     # -- project and branches --------------------------------------------------------------
 
@@ -226,11 +257,73 @@ class GitLabApi:
     ) -> dict[str, TagDetail]:
         """Digest and creation time of each named tag that still exists.
 
-        One REST request per tag, ``concurrency`` at a time. The seam for reading them in
-        pages instead (GraphQL ``containerRepository.tags``, 100 per page).
+        Every tag of the repository in GraphQL pages of 100 when GitLab's GraphQL API answers;
+        otherwise one REST request per named tag, ``concurrency`` at a time.
         """
+        paged = self.paged_tag_details(repository)
+        if paged is not None:
+            return {name: paged[name] for name in names if name in paged}
         found = run_bounded(names, lambda name: self.tag(repository, name), concurrency)
         return {detail.name: detail for detail in found if detail is not None}
+
+    def paged_tag_details(self, repository: Repository) -> dict[str, TagDetail] | None:
+        """Every tag with digest and creation time, 100 per GraphQL request; None when
+        GraphQL is not available to us (the caller then uses REST)."""
+        if not self.graphql_usable:
+            return None
+        found: dict[str, TagDetail] = {}
+        variables: dict[str, Any] = {
+            "id": f"gid://gitlab/ContainerRepository/{repository.id}",
+            "first": GRAPHQL_PAGE,
+            "after": None,
+        }
+        try:
+            while True:
+                page = self._graphql_tags(repository, variables)
+                for node in page["nodes"]:
+                    created = node.get("createdAt")
+                    found[node["name"]] = TagDetail(
+                        name=str(node["name"]),
+                        digest=str(node["digest"]),
+                        created_at=_parse_time(created) if created else None,
+                    )
+                info = page["pageInfo"]
+                if not info["hasNextPage"]:
+                    return found
+                variables["after"] = info["endCursor"]
+        except GraphQLUnavailable:
+            self.graphql_usable = False
+            return None
+
+    def _graphql_tags(self, repository: Repository, variables: dict[str, Any]) -> Any:  # noqa: ANN401 (JSON)
+        import gql.transport.exceptions  # only with python-gitlab[graphql]; loaded on use
+
+        client = self._graphql_client()
+        try:
+            with self._errors(f"list tags of {repository.location}", Role.reporter):
+                answer = client.execute(TAGS_QUERY, variable_values=variables)
+        except GitLabApiError as error:
+            if error.status is None or error.status in (401, 403) or error.status >= 500:
+                raise  # the same token or outage would fail over REST too
+            raise GraphQLUnavailable from None  # 404: no GraphQL here (or it is switched off)
+        except gql.transport.exceptions.TransportQueryError:
+            raise GraphQLUnavailable from None  # an older schema without these fields
+        repository_node = answer.get("containerRepository")
+        if repository_node is None:
+            raise GraphQLUnavailable  # not visible through GraphQL: REST decides
+        return repository_node["tags"]
+
+    def _graphql_client(self) -> Any:  # noqa: ANN401 (python-gitlab is untyped here)
+        if self._graphql is None:
+            url, timeout, max_retries = self._graphql_settings
+            self._graphql = gitlab.GraphQL(
+                url,
+                token=self._credentials.secret,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry_transient_errors=True,
+            )
+        return self._graphql
 
     def delete_tag(self, repository: Repository, name: str) -> None:
         with self._errors(f"delete tag {repository.location}:{name}", Role.developer):
@@ -300,7 +393,7 @@ class GitLabApi:
             yield
         except gitlab.exceptions.GitlabError as error:
             raise self._translate(operation, role, error) from None
-        except requests.RequestException as error:
+        except (requests.RequestException, httpx.TransportError) as error:
             raise GitLabApiError(
                 f"could not {operation}: GitLab could not be reached ({type(error).__name__})"
             ) from None

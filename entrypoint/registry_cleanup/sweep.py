@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from registry_cleanup.api_store import ApiTagStore
 from registry_cleanup.deletion import DeleteRequest, TagStore, delete_tag
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.gitlab_api import GitLabApi, Repository
+from registry_cleanup.gitlab_api import GitLabApi, Repository, TagDetail
 from registry_cleanup.plan import (
     Action,
     Decision,
@@ -123,7 +123,19 @@ class Sweep:
         options = self._options
         result = SweepResult(project=self._api.project_ref, dry_run=not options.delete)
         repositories = self._select(self._api.repositories())
-        tags = {repo.id: list(self._api.tag_names(repo)) for repo in repositories}
+        # With an age rule, one GraphQL pass lists the tags with their creation times (100 per
+        # request); without one, or where GraphQL is unavailable, the REST tag list names them.
+        needs_age = SweepRules(
+            keep_n=options.keep_n, older_than=options.older_than, min_age=options.min_age
+        ).needs_age
+        known: dict[int, dict[str, TagDetail] | None] = {}
+        tags: dict[int, list[str]] = {}
+        for repo in repositories:
+            known[repo.id] = self._api.paged_tag_details(repo) if needs_age else None
+            listed_tags = known[repo.id]
+            tags[repo.id] = (
+                list(listed_tags) if listed_tags is not None else list(self._api.tag_names(repo))
+            )
         listed = list(self._api.branches())
         branches = [branch.name for branch in listed]
         result.branches = len(branches)
@@ -140,7 +152,9 @@ class Sweep:
 
         work: list[_Work] = []
         for repo in repositories:
-            infos = self._tag_infos(repo, tags[repo.id], set(candidates[repo.id]), rules)
+            infos = self._tag_infos(
+                repo, tags[repo.id], set(candidates[repo.id]), rules, known[repo.id]
+            )
             for decision in plan(infos, branches, rules, self._now()):
                 if decision.action is Action.delete:
                     work.append(_Work(repo, decision))
@@ -200,13 +214,21 @@ class Sweep:
         )
 
     def _tag_infos(
-        self, repo: Repository, names: list[str], candidates: set[str], rules: SweepRules
+        self,
+        repo: Repository,
+        names: list[str],
+        candidates: set[str],
+        rules: SweepRules,
+        known: dict[str, TagDetail] | None,
     ) -> list[TagInfo]:
-        """Tags as plan() wants them; creation times are fetched for orphans only."""
+        """Tags as plan() wants them; creation times are fetched for orphans only (unless the
+        listing already brought them)."""
         if not rules.needs_age or not candidates:
             return [TagInfo(name) for name in names]
 
-        details = self._api.tag_details(repo, sorted(candidates), self._options.concurrency)
+        details = known
+        if details is None:
+            details = self._api.tag_details(repo, sorted(candidates), self._options.concurrency)
         infos = []
         for name in names:
             if name not in candidates:

@@ -187,6 +187,10 @@ class GitLabEmulator:
         self.faults: dict[str, list[int]] = {}
         # Set by enable_registry_tokens(): then /jwt/auth issues registry tokens.
         self.issuer: TokenIssuer | None = None
+        # False: /api/graphql answers 404, as where GitLab's GraphQL API is unavailable.
+        self.graphql_enabled = True
+        # The registry host clients are told about (location), e.g. a proxy in front of it.
+        self.registry_host: str | None = None
 
     # -- set-up helpers for tests ---------------------------------------------------------
 
@@ -255,7 +259,7 @@ class GitLabEmulator:
         return self.issuer.auth_config(self.realm, directory)
 
     def location(self, repository: Repository) -> str:
-        return f"{self.store.registry.host}/{repository.path}"
+        return f"{self.registry_host or self.store.registry.host}/{repository.path}"
 
     def count(self, route: str) -> int:
         return self.requests[route]
@@ -756,6 +760,14 @@ def _registry_token(
     return 200, {"token": issuer.issue(subject, access)}, {}
 
 
+def _graphql(
+    emulator: GitLabEmulator, request: Request, params: dict[str, str]
+) -> tuple[int, object, dict[str, str]]:
+    from tests.fakes.graphql_api import answer
+
+    return answer(emulator, request)
+
+
 def _basic(header: str) -> tuple[str, str]:
     if not header.startswith("Basic "):
         return "", ""
@@ -880,6 +892,7 @@ def _routes() -> list[tuple[str, re.Pattern[str], str, Handler]]:
             GitLabEmulator.list_tag_rules,
         ),
         ("GET", "/jwt/auth", "/jwt/auth", _registry_token),
+        ("POST", "/api/graphql", "/api/graphql", _graphql),
     ]
     return [
         (method, re.compile(pattern), name, handler) for method, pattern, name, handler in table

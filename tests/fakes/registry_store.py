@@ -39,18 +39,22 @@ class RegistryStore:
 
     def __init__(self, registry: LocalRegistry) -> None:
         self.registry = registry
+        self._created: dict[tuple[str, str], str | None] = {}
 
     def tags(self, repository: str) -> list[str]:
         return self.registry.tags(repository)
 
     def details(self, repository: str, tag: str) -> TagDetails | None:
+        return self._details_at(repository, tag, name=tag)
+
+    def _details_at(self, repository: str, reference: str, *, name: str) -> TagDetails | None:
         status, headers, body = self.registry.request(
-            "GET", f"/v2/{repository}/manifests/{tag}", {"Accept": MANIFEST_ACCEPT}
+            "GET", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}
         )
         if status == 404:
             return None
         if status != 200:
-            raise RuntimeError(f"GET manifest {repository}:{tag}: HTTP {status}")
+            raise RuntimeError(f"GET manifest {repository}:{reference}: HTTP {status}")
         digest = _header(headers, "Docker-Content-Digest")
         manifest = json.loads(body)
         if manifest.get("mediaType") in _INDEX_TYPES or "manifests" in manifest:
@@ -64,7 +68,30 @@ class RegistryStore:
         _, _, config_body = self.registry.request("GET", f"/v2/{repository}/blobs/{config_digest}")
         created = json.loads(config_body).get("created")
         size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
-        return TagDetails(name=tag, digest=digest, created_at=created, total_size=size)
+        return TagDetails(name=name, digest=digest, created_at=created, total_size=size)
+
+    def digests(self, repository: str, tags: list[str]) -> dict[str, str]:
+        """The digest each tag points at, read from the registry's own tag links.
+
+        GitLab answers its GraphQL tag pages from the registry's metadata; reading the storage
+        the registry itself serves from is the equivalent, without one request per tag.
+        """
+        found = {}
+        for tag in tags:
+            link = self._tags_directory(repository) / tag / "current" / "link"
+            try:
+                found[tag] = link.read_text().strip()
+            except FileNotFoundError:
+                continue
+        return found
+
+    def created_at(self, repository: str, digest: str) -> str | None:
+        """The image's creation time from its config; content is immutable, so cached."""
+        key = (repository, digest)
+        if key not in self._created:
+            details = self._details_at(repository, digest, name=digest)
+            self._created[key] = details.created_at if details is not None else None
+        return self._created[key]
 
     def delete_tag(self, repository: str, tag: str) -> bool:
         """Remove exactly this tag; True when it existed."""
@@ -75,19 +102,7 @@ class RegistryStore:
         return True
 
     def _tags_directory(self, repository: str) -> Path:
-        # distribution's filesystem layout: <root>/docker/registry/v2/repositories/<name>/
-        # _manifests/tags/<tag>/current/link names the tag's manifest.
-        return (
-            self.registry.root
-            / "data"
-            / "docker"
-            / "registry"
-            / "v2"
-            / "repositories"
-            / repository
-            / "_manifests"
-            / "tags"
-        )
+        return self.registry.tags_directory(repository)
 
 
 def _header(headers: dict[str, str], name: str) -> str:

@@ -156,7 +156,8 @@ def test_guard_refuses_a_broken_branch_list_unless_trusted(
 
 
 def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli):
-    """Listing reads each page once; each deletion costs a detail read, a re-check and a DELETE."""
+    """Listing reads each page once (tags with their creation times from one GraphQL page, as
+    --min-age needs them); each deletion costs a re-check and a DELETE."""
     project = gitlab_emulator.add_project(REPO, branches=["main", *[f"b{n}" for n in range(150)]])
     gitlab_emulator.add_repository(project)
     pusher.push(REPO, "main")
@@ -170,11 +171,12 @@ def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher
     counts = gitlab_emulator.requests
     assert counts["GET /projects/:id/repository/branches"] == 2  # 151 branches, 100 per page
     assert counts["GET /projects/:id/registry/repositories"] == 1
-    assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 1
+    assert counts["POST /api/graphql"] == 1
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 0
     assert counts["GET /projects/:id/registry/protection/tag/rules"] == 1
-    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 6
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
     assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
-    assert counts["total"] == 14
+    assert counts["total"] == 11
 
 
 def test_transient_failures_are_retried_and_a_lasting_one_fails_only_its_tag(

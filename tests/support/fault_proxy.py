@@ -253,7 +253,9 @@ def _response(status: int, headers: dict[str, str], body: bytes = b"") -> bytes:
 class FaultProxy:
     """A loopback proxy to ``upstream`` (``host:port``) that injects the faults it is given.
 
-    ``latency`` delays every request (before forwarding), e.g. 0.025 to model a network hop.
+    ``latency`` delays every request (before forwarding), e.g. 0.025 to model a network hop;
+    ``latency_after`` delays every forwarded answer too, so 0.025 and 0.025 model a link with
+    25 ms each way (a 50 ms round trip per request).
     ``upstream_down`` is the status sent when the upstream cannot be reached (502, as a reverse
     proxy in front of a restarting registry answers), or None to reset the connection instead.
     ``server_tls``/``upstream_tls`` make either side speak TLS.
@@ -264,6 +266,7 @@ class FaultProxy:
         upstream: str,
         *,
         latency: float = 0.0,
+        latency_after: float = 0.0,
         lifetime: float = 600.0,
         upstream_down: int | None = 502,
         server_tls: ssl.SSLContext | None = None,
@@ -272,6 +275,7 @@ class FaultProxy:
         host, _, port = upstream.rpartition(":")
         self._upstream = (host.strip("[]"), int(port))
         self.latency = latency
+        self.latency_after = latency_after
         self._lifetime = lifetime
         self._upstream_down = upstream_down
         self._server_tls = server_tls
@@ -457,6 +461,8 @@ class FaultProxy:
             return False
         if fault is not None and action is Action.delay_after:
             await asyncio.sleep(fault.seconds)
+        if self.latency_after:
+            await asyncio.sleep(self.latency_after)
         done = action.value if action is not None else "forwarded"
         self._record(request.method, request.target, done, status)
         writer.write(response)

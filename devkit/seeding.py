@@ -1,0 +1,53 @@
+"""Thousands of tags in seconds, for benchmarks: a few real images, then tag links on disk.
+
+Pushing 5,000 tags with one regctl process each takes minutes. Instead a handful of real images
+are pushed with regctl (so manifests, configs and layers are all there, and the registry knows
+each manifest as a revision of the repository), and every further tag is written straight into
+the registry's filesystem storage the way distribution itself records a tag push:
+
+    _manifests/tags/<tag>/current/link               -> the manifest digest
+    _manifests/tags/<tag>/index/sha256/<hex>/link    -> the same digest
+
+The registry serves those tags like any other (tag list, HEAD/GET by tag, delete). Set-up only:
+every benchmark and test then talks to the registry over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from devkit.images import ImagePusher
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def seed_tags(
+    pusher: ImagePusher, repository: str, tags: Sequence[str], *, images: int = 1
+) -> dict[str, str]:
+    """Make every tag in ``tags`` exist in ``repository``; returns tag -> digest.
+
+    Tags are spread round-robin over ``images`` distinct images, image k created k hours after
+    2026-01-01, so retention by age has different creation times to sort.
+    """
+    if not tags:
+        return {}
+    count = max(1, min(images, len(tags)))
+    digests = []
+    for k in range(count):
+        created = (EPOCH + timedelta(hours=k)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Pushed under its first tag: a real push, so the registry records the revision.
+        digests.append(pusher.push(repository, tags[k], seed=f"{repository}#{k}", created=created))
+    directory = pusher.registry.tags_directory(repository)
+    result = {tags[k]: digests[k] for k in range(count)}
+    for index, tag in enumerate(tags[count:], start=count):
+        digest = digests[index % count]
+        hex_digest = digest.removeprefix("sha256:")
+        current = directory / tag / "current"
+        revision = directory / tag / "index" / "sha256" / hex_digest
+        current.mkdir(parents=True, exist_ok=True)
+        revision.mkdir(parents=True, exist_ok=True)
+        (current / "link").write_text(digest)
+        (revision / "link").write_text(digest)
+        result[tag] = digest
+    return result

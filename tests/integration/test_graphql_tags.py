@@ -1,0 +1,127 @@
+"""Tag metadata in GraphQL pages of 100 (python-gitlab's GraphQL client against the emulator's
+/api/graphql), with REST as the fallback where GraphQL cannot answer."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from devkit.images import ImagePusher
+from devkit.seeding import seed_tags
+from registry_cleanup.gitlab_api import Credentials, GitLabApi, TokenKind
+from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+
+GRAPHQL = "POST /api/graphql"
+TAG_DETAIL = "GET /projects/:id/registry/repositories/:rid/tags/:tag"
+
+
+def _setup(emulator: GitLabEmulator, pusher: ImagePusher, count: int) -> dict[str, str]:
+    project = emulator.add_project("group/app", branches=["main"])
+    emulator.add_repository(project)
+    emulator.personal_token(project, Role.reporter, user="reader")
+    return seed_tags(pusher, "group/app", [f"tag-{n:04d}" for n in range(count)], images=3)
+
+
+def _client(emulator: GitLabEmulator, kind: TokenKind = TokenKind.private) -> GitLabApi:
+    project = emulator.projects[1]
+    if kind is TokenKind.private:
+        token = emulator.personal_token(project, Role.reporter)
+    else:
+        token = emulator.job_token(project, Role.reporter)
+    return GitLabApi(emulator.url, "group/app", Credentials(kind, token), max_retries=0)
+
+
+def test_every_tag_in_pages_of_100_matching_rest(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher
+):
+    digests = _setup(gitlab_emulator, pusher, 250)
+    client = _client(gitlab_emulator)
+    [repository] = client.repositories()
+
+    paged = client.paged_tag_details(repository)
+
+    assert paged is not None
+    assert {name: d.digest for name, d in paged.items()} == digests
+    assert gitlab_emulator.count(GRAPHQL) == 3  # 250 tags, 100 per page
+    rest = client.tag(repository, "tag-0123")
+    assert rest is not None
+    assert paged["tag-0123"] == rest
+    assert len({d.created_at for d in paged.values()}) == 3  # three images, three times
+
+
+def test_without_graphql_tag_details_fall_back_to_one_rest_request_per_tag(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher
+):
+    digests = _setup(gitlab_emulator, pusher, 30)
+    gitlab_emulator.graphql_enabled = False
+    client = _client(gitlab_emulator)
+    [repository] = client.repositories()
+
+    found = client.tag_details(repository, ["tag-0001", "tag-0002", "missing"], concurrency=2)
+
+    assert {name: d.digest for name, d in found.items()} == {
+        "tag-0001": digests["tag-0001"],
+        "tag-0002": digests["tag-0002"],
+    }
+    assert gitlab_emulator.count(GRAPHQL) == 1  # tried once, 404, then never again
+    assert gitlab_emulator.count(TAG_DETAIL) == 3
+    client.tag_details(repository, ["tag-0003"], concurrency=1)
+    assert gitlab_emulator.count(GRAPHQL) == 1
+
+
+def test_a_job_token_never_tries_graphql(gitlab_emulator: GitLabEmulator, pusher: ImagePusher):
+    _setup(gitlab_emulator, pusher, 5)
+    client = _client(gitlab_emulator, TokenKind.job)
+    [repository] = client.repositories()
+
+    assert client.paged_tag_details(repository) is None
+    assert len(client.tag_details(repository, ["tag-0001"], concurrency=1)) == 1
+    assert gitlab_emulator.count(GRAPHQL) == 0
+
+
+def _post(emulator: GitLabEmulator, token: str, body: dict[str, object]) -> tuple[int, dict]:
+    request = urllib.request.Request(  # noqa: S310 (the emulator on loopback)
+        emulator.url.removesuffix("/v4") + "/graphql",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_emulator_refuses_fields_outside_gitlabs_schema(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher
+):
+    _setup(gitlab_emulator, pusher, 3)
+    project = gitlab_emulator.projects[1]
+    token = gitlab_emulator.personal_token(project, Role.reporter)
+    gid = f"gid://gitlab/ContainerRepository/{project.repositories[0].id}"
+
+    status, body = _post(
+        gitlab_emulator,
+        token,
+        {"query": f'{{ containerRepository(id: "{gid}") {{ tags {{ nodes {{ size }} }} }} }}'},
+    )
+    assert status == 200
+    assert "data" not in body
+    assert "size" in body["errors"][0]["message"]
+    assert body["errors"][0]["locations"]
+
+    backwards = "tags(last: 5) { nodes { name } }"
+    query = f'{{ containerRepository(id: "{gid}") {{ {backwards} }} }}'
+    status, body = _post(gitlab_emulator, token, {"query": query})
+    assert "last" in body["errors"][0]["message"]
+
+    status, body = _post(
+        gitlab_emulator,
+        token,
+        {"query": '{ project(fullPath: "group/app") { containerRepositories { nodes { id } } } }'},
+    )
+    assert body == {"data": {"project": {"containerRepositories": {"nodes": [{"id": gid}]}}}}
+
+    status, body = _post(gitlab_emulator, "wrong", {"query": "{ __typename }"})
+    assert status == 401
