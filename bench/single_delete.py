@@ -115,7 +115,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, seconds in breakdown.items():
         print(f"  {name}: median {seconds * 1000:.0f} ms")
     ratio = our_median / bare_median
-    print(ratio_line(f"delete / bare, {args.network}", ratio, f"<= {GOAL}", ratio <= GOAL))
+    if args.network == "loopback":
+        # The issue sets no ratio goal here: on loopback the fixed overhead above is the figure.
+        print(f"RATIO delete / bare, loopback: {ratio:.2f} (no goal: see the fixed overhead)")
+    else:
+        print(ratio_line(f"delete / bare, {args.network}", ratio, f"<= {GOAL}", ratio <= GOAL))
 
 
 if __name__ == "__main__":

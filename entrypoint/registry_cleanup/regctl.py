@@ -241,14 +241,17 @@ class RegctlSession:
         self._write_config()
 
     def login(self, host: str, username: str, password: str) -> None:
-        """Store credentials for ``host`` and check them against the registry."""
+        """Store credentials for ``host`` in the private config (checked by the first call)."""
         if not password:
             raise InputError(f"the registry password for {host} is empty")
         # Also the form HTTP basic auth sends, should any output ever quote a header.
         basic = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._secrets += [password, basic]
+        # --skip-check: no ping of the registry here. The first real call (resolving the tag)
+        # checks the credentials anyway and fails with the same "unauthorized"; the ping only
+        # cost every run two more round trips to the registry.
         self._run(
-            ["registry", "login", host, "--user", username, "--pass-stdin"],
+            ["registry", "login", host, "--user", username, "--pass-stdin", "--skip-check"],
             stdin=password,
             action=f"log in to {host} as {username}",
         )
