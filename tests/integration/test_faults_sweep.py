@@ -149,7 +149,15 @@ def test_a_tag_pushed_while_the_sweep_runs_is_kept_by_the_grace_period(
 
     upstream = gitlab_emulator.url.split("/")[2]
     with FaultProxy(upstream, lifetime=120) as proxy:
-        proxy.add(Fault.call(branch_pipeline_pushes, methods={"GET"}, path=r"/tags(\?|$)"))
+        # The tag listing: REST GET .../tags, or the GraphQL page of tags that a personal
+        # token's sweep reads instead when age rules need creation times.
+        proxy.add(
+            Fault.call(
+                branch_pipeline_pushes,
+                methods={"GET", "POST"},
+                path=r"/tags(\?|$)|/api/graphql",
+            )
+        )
         env = {
             "CI_API_V4_URL": f"http://{proxy.host}/api/v4",
             "CI_PROJECT_ID": str(project.id),
