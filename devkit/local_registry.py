@@ -21,9 +21,10 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import bcrypt
+
+from devkit.service import Service
 
 REGISTRY_BINARY_CANDIDATES = ("docker-registry", "registry")
 MANIFEST_ACCEPT = ", ".join(
@@ -61,7 +62,7 @@ class TlsFiles:
 
 
 @dataclass
-class LocalRegistry:
+class LocalRegistry(Service):
     """A running registry. ``host`` is ``127.0.0.1:PORT``; plain HTTP unless ``tls`` is given."""
 
     root: Path
@@ -145,17 +146,6 @@ class LocalRegistry:
                 self._process.kill()
                 self._process.wait()
         self._process = None
-
-    def __enter__(self) -> LocalRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- direct HTTP, independent of regctl, for checking what really is there ------------
 

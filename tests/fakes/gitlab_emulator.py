@@ -39,10 +39,10 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from devkit.local_registry import free_port
+from devkit.service import Service
 from tests.fakes.registry_store import RegistryStore
 from tests.fakes.registry_tokens import TokenIssuer
 
@@ -169,7 +169,7 @@ class _QuietServer(ThreadingHTTPServer):
         return
 
 
-class GitLabEmulator:
+class GitLabEmulator(Service):
     """The emulator's state plus the HTTP server in a background thread."""
 
     def __init__(self, store: RegistryStore) -> None:
@@ -291,17 +291,6 @@ class GitLabEmulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> GitLabEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- HTTP plumbing --------------------------------------------------------------------
 

@@ -29,7 +29,8 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import TracebackType
+
+from devkit.service import Service
 
 CHANGING_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 MALFORMED = "<malformed>"
@@ -250,7 +251,7 @@ def _response(status: int, headers: dict[str, str], body: bytes = b"") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class FaultProxy:
+class FaultProxy(Service):
     """A loopback proxy to ``upstream`` (``host:port``) that injects the faults it is given.
 
     ``latency`` delays every request (before forwarding), e.g. 0.025 to model a network hop;
@@ -355,17 +356,6 @@ class FaultProxy:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         try:
