@@ -636,7 +636,10 @@ def policy_set(
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # SystemExit unwinds the 'with' blocks, so the private regctl config is removed.
+    # GitLab sends SIGTERM when a job is cancelled or times out: say so in the job log, as
+    # Ctrl-C says "interrupted". SystemExit unwinds the 'with' blocks, so a tag on regctl's
+    # placeholder is restored and the private regctl config is removed.
+    _stderr_line("terminated")
     raise SystemExit(128 + signum)
 
 
