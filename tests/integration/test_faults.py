@@ -14,8 +14,11 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -190,6 +193,27 @@ def test_two_deletes_of_the_same_tag_at_once_both_succeed(
     assert untouched["pinned"] == digests[TARGET]
 
 
+@contextmanager
+def delete_stuck_on_placeholder(
+    registry: LocalRegistry, regctl_binary: str
+) -> Iterator[tuple[FaultProxy, subprocess.Popen[str], dict[str, str]]]:
+    """A running delete whose tag is on regctl's placeholder, waiting on the placeholder's delete.
+
+    Yields the proxy, the running process and the environment it was started with.
+    """
+    with FaultProxy(registry.host, lifetime=120) as proxy:
+        # The placeholder is pushed; its delete hangs (and never reaches the registry).
+        proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
+        env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
+        with running_delete(env) as process:
+            wait_for(
+                lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
+                30,
+                "the placeholder's delete to hang",
+            )
+            yield proxy, process, env
+
+
 @pytest.mark.parametrize(
     ("signum", "whole_group", "code"),
     [
@@ -209,18 +233,9 @@ def test_interrupted_between_placeholder_and_delete_restores_the_tag(
     """Stopped while the tag points at regctl's placeholder: it must point back before exit."""
     digests = seed(pusher)
     before = state(registry)
-    with FaultProxy(registry.host, lifetime=120) as proxy:
-        # The placeholder is pushed; its delete hangs (and never reaches the registry).
-        proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
-        env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
-        with running_delete(env) as process:
-            wait_for(
-                lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
-                30,
-                "the placeholder's delete to hang",
-            )
-            assert registry.digest(REPO, TARGET) != digests[TARGET]  # on the placeholder now
-            stderr = interrupt(process, signum, whole_group=whole_group)
+    with delete_stuck_on_placeholder(registry, regctl_binary) as (_, process, _):
+        assert registry.digest(REPO, TARGET) != digests[TARGET]  # on the placeholder now
+        stderr = interrupt(process, signum, whole_group=whole_group)
 
     assert process.returncode == code, stderr
     assert state(registry) == before, stderr
@@ -290,17 +305,9 @@ def test_a_delete_killed_midway_is_finished_by_the_rerun_even_with_expect_digest
 ) -> None:
     """SIGKILL cannot be handled: the tag stays on regctl's placeholder until the next run."""
     digests = seed(pusher)
-    with FaultProxy(registry.host, lifetime=120) as proxy:
-        proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
-        env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
-        with running_delete(env) as process:
-            wait_for(
-                lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
-                30,
-                "the placeholder's delete to hang",
-            )
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+    with delete_stuck_on_placeholder(registry, regctl_binary) as (proxy, process, env):
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
         assert registry.digest(REPO, TARGET) not in (None, digests[TARGET])
         proxy.clear()
 
