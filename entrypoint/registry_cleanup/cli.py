@@ -635,16 +635,21 @@ def policy_set(
     )
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # GitLab sends SIGTERM when a job is cancelled or times out: say so in the job log, as
-    # Ctrl-C says "interrupted". SystemExit unwinds the 'with' blocks, so a tag on regctl's
-    # placeholder is restored and the private regctl config is removed.
-    _stderr_line("terminated")
+# Ctrl-C at a terminal; GitLab cancelling a job or timing it out.
+_STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    # Our own handler for SIGINT too: typer turns KeyboardInterrupt into a silent exit 130.
+    # One line says why the run stopped; SystemExit unwinds the 'with' blocks, so a tag on
+    # regctl's placeholder is restored and the private regctl config is removed.
+    _stderr_line(_STOP_SIGNALS[signal.Signals(signum)])
     raise SystemExit(128 + signum)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _exit_on_signal)
     try:
         # Without standalone mode typer returns typer.Exit's code instead of exiting.
         result = app(standalone_mode=False)
@@ -656,8 +661,8 @@ def main() -> None:
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        _stderr_line("interrupted")
+    except typer.Abort:
+        _stderr_line("aborted")
         sys.exit(130)
     except Exception as error:
         # Usage errors from the option parser: one line, exit 2, like our own input errors.
