@@ -26,7 +26,15 @@ def ratios_last(output: str, count: int) -> list[str]:
 
 @pytest.mark.usefixtures("regctl_binary", "registry_binary")
 def test_sweep_throughput_on_loopback_both_ways(capsys: pytest.CaptureFixture[str]) -> None:
-    sweep_throughput.main(["--tags", "10", "--orphans", "6", "--via", "api", "--via", "registry"])
+    # One regctl delete at a time: distribution 2.8's delete-by-digest races with concurrent
+    # ones and can leave a dangling tag entry (bench/RESULTS.md), which would fail this smoke
+    # run now and then for the registry's sake, not the benchmark's.
+    sweep_throughput.main(
+        [
+            *("--tags", "10", "--orphans", "6"),
+            *("--via", "api", "--via", "registry", "--registry-concurrency", "1"),
+        ]
+    )
     output = capsys.readouterr().out
     assert "end state: equal in every repository" in output
     ratios_last(output, 2)
