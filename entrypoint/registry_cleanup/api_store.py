@@ -32,6 +32,11 @@ class ApiTagStore:
         detail = self._api.tag(self._repository, ref.tag)
         return detail.digest if detail is not None else None
 
+    def is_listed(self, ref: ImageRef) -> bool:
+        # GitLab's registry deletes tags directly, so it leaves no dangling tag entry behind:
+        # a tag its API does not find is gone.
+        return False
+
     def tag_rm(self, ref: ImageRef) -> None:
         try:
             self._api.delete_tag(self._repository, ref.tag)

@@ -30,6 +30,7 @@ def parse_digest(text: str, *, option: str = "--expect-digest") -> str:
 
 class TagStore(Protocol):
     def digest(self, ref: ImageRef) -> str | None: ...
+    def is_listed(self, ref: ImageRef) -> bool: ...
     def tag_rm(self, ref: ImageRef) -> None: ...
     def is_placeholder(self, ref: ImageRef) -> bool: ...
     def copy(self, source: str, target: ImageRef) -> None: ...
@@ -85,14 +86,14 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         return outcome(Status.would_delete, "dry run: nothing was changed", original)
 
     try:
-        _remove(store, target)
+        _remove(store, target, original)
     except (KeyboardInterrupt, SystemExit):
         # SIGINT or SIGTERM (a cancelled job) killed regctl, perhaps between its placeholder
         # push and the placeholder's delete: point the tag back before going.
         _undo_after_interrupt(store, target, original)
         raise
     except RegctlError as error:
-        if error.failure is Failure.not_found and store.digest(target) is None:
+        if error.failure is Failure.not_found and _gone(store, target):
             return outcome(
                 Status.absent, "the tag disappeared before it could be deleted", original
             )
@@ -115,18 +116,30 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
     )
 
 
-def _remove(store: TagStore, target: ImageRef) -> None:
+def _remove(store: TagStore, target: ImageRef, original: str) -> None:
     """``tag rm``, once more if the registry said 'not found' of a tag that is still there.
 
-    Under concurrent deletes, distribution has answered 404 in the middle of regctl's
-    fallback for a tag that exists; believing it would report the tag absent and keep it.
+    Under concurrent deletes distribution 2.8 has answered 404 in the middle of regctl's
+    fallback for a tag that exists, and has deleted the placeholder's manifest but kept the tag
+    entry pointing at it: listed, yet unresolvable ("dangling"). Believing either 404 would
+    report the tag absent and keep it. Only a manifest push moves a dangling entry, so the tag
+    gets its original digest back before the second ``tag rm``.
     """
     try:
         store.tag_rm(target)
     except RegctlError as error:
-        if error.failure is not Failure.not_found or store.digest(target) is None:
+        if error.failure is not Failure.not_found:
             raise
+        if store.digest(target) is None:
+            if not store.is_listed(target):
+                raise
+            store.copy(target.at_digest(original), target)
         store.tag_rm(target)
+
+
+def _gone(store: TagStore, target: ImageRef) -> bool:
+    """The tag neither resolves nor is listed: a dangling entry does not count as gone."""
+    return store.digest(target) is None and not store.is_listed(target)
 
 
 class _After(Enum):
@@ -173,15 +186,16 @@ def _undo_after_interrupt(store: TagStore, target: ImageRef, original: str) -> N
 
 def _undo_once(store: TagStore, target: ImageRef, original: str, error: CleanupError) -> _After:
     current = store.digest(target)
-    if current is None:
+    if current is None and not store.is_listed(target):
         return _After.gone
     if current == original:
         return _After.kept
-    if not store.is_placeholder(target):
+    if current is not None and not store.is_placeholder(target):
         # Someone pushed a new image to this tag meanwhile: theirs, not ours, to keep.
         raise CleanupError(
             f"{error}; meanwhile {target} was re-pushed ({current}) and was left as it is"
         )
+    # On regctl's placeholder, or left dangling by the registry (see _remove): point it back.
     store.copy(target.at_digest(original), target)
     if store.digest(target) != original:
         raise CleanupError(f"{error}; and {target} could not be restored to {original}")

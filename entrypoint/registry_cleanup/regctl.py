@@ -268,6 +268,16 @@ class RegctlSession:
             raise
         return result.strip()
 
+    def is_listed(self, ref: ImageRef) -> bool:
+        """True when the repository's tag list names the tag, whether or not it resolves.
+
+        Only asked after a 404 (see deletion._remove), because it reads the whole list.
+        """
+        listing = self._run(
+            ["tag", "ls", ref.repository_ref], action=f"list the tags of {ref.repository_ref}"
+        )
+        return ref.tag in listing.split()
+
     def tag_rm(self, ref: ImageRef) -> None:
         """Delete one tag. Raises RegctlError(failure=not_found) when it does not exist."""
         self._run(["tag", "rm", str(ref)], action=f"delete tag {ref}")

@@ -317,3 +317,40 @@ def test_a_delete_killed_midway_is_finished_by_the_rerun_even_with_expect_digest
     assert json.loads(again.stdout)["status"] == "deleted"
     assert TARGET not in registry.tags(REPO)
     assert registry.digest(REPO, "pinned") == digests[TARGET]
+
+
+def drop_manifest_behind(registry: LocalRegistry, repository: str, tag: str) -> None:
+    """Leave ``tag`` dangling the way distribution 2.8 does under concurrent deletes.
+
+    Its delete-by-digest removes the manifest's revision, then fails to untag while another
+    delete rewrites a tag link; the tag stays listed, pointing at a manifest that is gone.
+    """
+    link = registry.tags_directory(repository) / tag / "current" / "link"
+    algorithm, _, hex_digest = link.read_text().partition(":")
+    revisions = link.parents[3] / "revisions" / algorithm / hex_digest
+    (revisions / "link").unlink()
+
+
+def test_a_tag_the_registry_leaves_dangling_is_pointed_back_and_deleted(
+    run_cli: RunCli, registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
+) -> None:
+    digests = seed(pusher)
+    before = state(registry)
+    with FaultProxy(registry.host, lifetime=120) as proxy:
+        # When the placeholder's delete arrives, its manifest is already gone: the registry
+        # answers 404 and the tag is left listed but unresolvable.
+        proxy.add(
+            Fault.call(
+                lambda: drop_manifest_behind(registry, REPO, TARGET),
+                methods={"DELETE"},
+                path=BY_DIGEST,
+            )
+        )
+        env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
+        result = run_cli("delete", "--json", env=env)
+
+    assert result.returncode == 0, result.output
+    assert json.loads(result.stdout)["status"] == "deleted", result.output
+    assert TARGET not in registry.tags(REPO)
+    assert state(registry) == {t: d for t, d in before.items() if t != TARGET}
+    assert registry.digest(REPO, "pinned") == digests[TARGET]
