@@ -140,7 +140,12 @@ def test_sweep_via_registry_logs_in_once_and_deletes_with_regctl(
         CI_JOB_TOKEN=job_token,
     )
 
-    result = run_cli("sweep", "--delete", "--via", "registry", "--json", env=env)
+    # One delete at a time: concurrent ones race inside distribution 2.8 (README, Sweep) and
+    # could fail a tag now and then, which is not what this test is about. Concurrent deletes
+    # sharing one session stay covered by test_secrets_sweep (two at once).
+    result = run_cli(
+        "sweep", "--delete", "--via", "registry", "--concurrency", "1", "--json", env=env
+    )
 
     assert result.returncode == 0, result.output
     assert token_auth.registry.tags(REPO) == ["feature-live", "main"], result.output
