@@ -86,17 +86,13 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         return outcome(Status.would_delete, "dry run: nothing was changed", original)
 
     try:
-        _remove(store, target, original)
+        removed = _remove(store, target, original)
     except (KeyboardInterrupt, SystemExit):
         # SIGINT or SIGTERM (a cancelled job) killed regctl, perhaps between its placeholder
         # push and the placeholder's delete: point the tag back before going.
         _undo_after_interrupt(store, target, original)
         raise
     except RegctlError as error:
-        if error.failure is Failure.not_found and _gone(store, target):
-            return outcome(
-                Status.absent, "the tag disappeared before it could be deleted", original
-            )
         try:
             after = _undo_clobber(store, target, original, error)
         except CleanupError as undo_error:
@@ -111,13 +107,17 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
             )
         restored = after is _After.restored
         return outcome(Status.failed, _explain(error, target, original, restored), original)
+    if not removed:
+        return outcome(Status.absent, "the tag disappeared before it could be deleted", original)
     return outcome(
         Status.deleted, "tag deleted; other tags on the same digest are untouched", original
     )
 
 
-def _remove(store: TagStore, target: ImageRef, original: str) -> None:
+def _remove(store: TagStore, target: ImageRef, original: str) -> bool:
     """``tag rm``, once more if the registry said 'not found' of a tag that is still there.
+
+    False when the tag was already gone: someone else deleted it since we resolved it.
 
     Under concurrent deletes distribution 2.8 has answered 404 in the middle of regctl's
     fallback for a tag that exists, and has deleted the placeholder's manifest but kept the tag
@@ -132,14 +132,10 @@ def _remove(store: TagStore, target: ImageRef, original: str) -> None:
             raise
         if store.digest(target) is None:
             if not store.is_listed(target):
-                raise
+                return False
             store.copy(target.at_digest(original), target)
         store.tag_rm(target)
-
-
-def _gone(store: TagStore, target: ImageRef) -> bool:
-    """The tag neither resolves nor is listed: a dangling entry does not count as gone."""
-    return store.digest(target) is None and not store.is_listed(target)
+    return True
 
 
 class _After(Enum):
