@@ -93,6 +93,12 @@ def registry_binary(registry_flavour: FlavourName) -> str:
     return require_tool(flavour.binary, find_registry_binary(registry_flavour))
 
 
+@pytest.fixture(scope="session")
+def registry_binary_2_8() -> str:
+    """Debian's docker-registry: LocalRegistry's own default, which the demo and bench/ run."""
+    return require_tool("docker-registry", find_registry_binary("2.8"))
+
+
 @pytest.fixture
 def registry(
     tmp_path: Path, registry_flavour: FlavourName, registry_binary: str
