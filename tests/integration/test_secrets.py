@@ -26,6 +26,9 @@ from tests.support.proc_sampler import ProcSampler
 from tests.support.regctl_spy import Spy, make_spy
 from tests.support.scenario import REPO, TARGET, interrupt, job_env, running_delete, seed, state
 
+# Registry behaviour: on distribution 2.8 (regctl's placeholder path) and v3 (DELETE by tag).
+pytestmark = pytest.mark.both_registries
+
 
 @pytest.fixture
 def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
