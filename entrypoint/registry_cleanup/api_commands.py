@@ -1,6 +1,6 @@
 """The GitLab-API commands, wired: settings -> GitLabApi -> work -> output -> exit code.
 
-cli.py only declares options and calls these. Everything that needs python-gitlab or rich is
+cli/ only declares options and calls these. Everything that needs python-gitlab or rich is
 imported inside the functions, so ``registry-cleanup --help`` and ``delete`` stay light.
 """
 
