@@ -229,14 +229,12 @@ class GitLabApi:
                 )
 
     def git_tags(self) -> Iterator[str]:
-        """Every git tag's name, 100 per page (lib/api/tags.rb: job tokens allowed, Reporter
-        or a job token of the project). A project without a repository answers 404: no tags."""
-        try:
-            with self._errors("list git tags", Role.reporter):
-                for tag in self._project.tags.list(iterator=True, per_page=PER_PAGE):
-                    yield str(tag.name)
-        except NotFoundError:
-            return
+        """Every git tag's name, 100 per page (lib/api/tags.rb: Reporter, or a job token of
+        the project from GitLab 18.3). 404 both for a project without a repository and for a
+        job token GitLab ignores (older versions): the caller tells them apart."""
+        with self._errors("list git tags", Role.reporter):
+            for tag in self._project.tags.list(iterator=True, per_page=PER_PAGE):
+                yield str(tag.name)
 
     def caller_access_level(self) -> int | None:
         """Our access level in the project (Gitlab::Access), the higher of the project's and

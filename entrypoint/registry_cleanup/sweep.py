@@ -18,7 +18,13 @@ from datetime import UTC, datetime, timedelta
 from registry_cleanup.api_store import ApiTagStore
 from registry_cleanup.deletion import DeleteRequest, TagStore, delete_tag
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.gitlab_api import GitLabApi, GitLabApiError, Repository, TagDetail
+from registry_cleanup.gitlab_api import (
+    GitLabApi,
+    GitLabApiError,
+    NotFoundError,
+    Repository,
+    TagDetail,
+)
 from registry_cleanup.plan import (
     Action,
     Decision,
@@ -147,7 +153,7 @@ class Sweep:
         listed = list(self._api.branches())
         branches = [branch.name for branch in listed]
         result.branches = len(branches)
-        git_tags = self._git_tags(result)
+        git_tags = self._git_tags(result, branches)
         # The branch list marks the default branch; a job token cannot read the project.
         default_branch = options.default_branch or next((b.name for b in listed if b.default), None)
         result.default_branch = default_branch
@@ -215,12 +221,24 @@ class Sweep:
             chosen.update((r.id, r) for r in match)
         return list(chosen.values())
 
-    def _git_tags(self, result: SweepResult) -> list[str]:
+    def _git_tags(self, result: SweepResult, branches: list[str]) -> list[str]:
         """The git tags, whose tag pipelines push their slugs. If GitLab will not list them
-        (a token that may not read the repository, or a GitLab whose tags API refuses job
-        tokens), any orphan may be a tag pipeline's image: nothing is deleted then."""
+        (a token that may not read the repository, or a GitLab before 18.3 that ignores a job
+        token there), any orphan may be a tag pipeline's image: nothing is deleted then."""
         try:
             return list(self._api.git_tags())
+        except NotFoundError:
+            if not branches:
+                return []  # no repository (lib/api/tags.rb: not_found! unless repo_exists?)
+            # Branches were listed, so the repository exists: this 404 is GitLab not
+            # accepting the token here (a job token before 18.3 is anonymous).
+            result.refusal = (
+                "GitLab answered 404 to the git tag list although the branches were listed "
+                "(a job token before GitLab 18.3 cannot read it); without the git tags, any "
+                "tag without a branch may be a tag pipeline's image, so nothing is deleted "
+                "(use an access token with the Reporter role)"
+            )
+            return []
         except GitLabApiError as error:
             result.refusal = (
                 f"{error}; without the git tags, any tag without a branch may be a tag "

@@ -188,11 +188,13 @@ def test_policy_validation_happens_before_sending(
         env=env,
     )
     assert changed.returncode == 0, changed.stderr
+    # Grouped, so that GitLab's \A#{name_regex}\z means the whole tag; the command says so.
+    assert "sent: name_regex=(?:review-.*)" in changed.stderr
     shown = run_cli("policy", "show", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     policy = json.loads(shown.stdout)
     assert (policy["enabled"], policy["cadence"], policy["keep_n"]) == (True, "7d", 5)
-    assert policy["name_regex"] == "review-.*"
+    assert policy["name_regex"] == "(?:review-.*)"
 
 
 def test_policy_set_as_developer_names_the_role(

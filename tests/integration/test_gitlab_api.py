@@ -98,7 +98,9 @@ def test_protected_tag_rule_refuses_single_delete(
     client = api(gitlab_emulator, gitlab_emulator.personal_token(project, Role.maintainer), "1")
     [repository] = client.repositories()
 
-    assert client.protected_tag_patterns() == [r"release-.*"]
+    rules = client.protected_tag_rules()
+    assert rules is not None
+    assert [rule.tag_name_pattern for rule in rules] == [r"release-.*"]
     with pytest.raises(GitLabApiError, match="cannot delete protected tag"):
         client.delete_tag(repository, "release-1")
     assert pusher.registry.tags("group/app") == ["release-1"]

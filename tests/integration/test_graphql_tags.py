@@ -1,5 +1,5 @@
-"""Tag metadata in GraphQL pages of 100 (python-gitlab's GraphQL client against the emulator's
-/api/graphql), with REST as the fallback where GraphQL cannot answer."""
+"""Tag metadata in GraphQL pages of 20, GitLab's max_page_size (python-gitlab's GraphQL client
+against the emulator's /api/graphql), with REST as the fallback where GraphQL cannot answer."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _client(emulator: GitLabEmulator, kind: TokenKind = TokenKind.private) -> Gi
     return GitLabApi(emulator.url, "group/app", Credentials(kind, token), max_retries=0)
 
 
-def test_every_tag_in_pages_of_100_matching_rest(
+def test_every_tag_in_pages_of_20_matching_rest(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher
 ):
     digests = _setup(gitlab_emulator, pusher, 250)
@@ -42,7 +42,7 @@ def test_every_tag_in_pages_of_100_matching_rest(
 
     assert paged is not None
     assert {name: d.digest for name, d in paged.items()} == digests
-    assert gitlab_emulator.count(GRAPHQL) == 3  # 250 tags, 100 per page
+    assert gitlab_emulator.count(GRAPHQL) == 13  # 250 tags, 20 per page
     rest = client.tag(repository, "tag-0123")
     assert rest is not None
     assert paged["tag-0123"] == rest
