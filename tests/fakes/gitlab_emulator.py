@@ -111,6 +111,11 @@ class GitLabEmulator(Service):
         # The emulated GitLab version: routes introduced later answer 404, job tokens are
         # taken only where that version takes them.
         self.version: Version = LATEST
+        # True as on GitLab.com: the registry has the metadata database, so GitLab reads tags
+        # through the registry's GitLab API (push times, registry-side GraphQL pages, a tag
+        # lookup that finds nothing for a vanished tag). False: a registry without it, as
+        # self-managed GitLab has by default.
+        self.metadata_database = True
         # Gitlab::ExclusiveLease "container_repository:cleanup_tags:#{id}": time obtained.
         self.bulk_delete_leases: dict[int, float] = {}
         # Answers to give before serving a route normally: route -> statuses, first first.
