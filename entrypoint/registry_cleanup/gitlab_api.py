@@ -214,8 +214,19 @@ class GitLabApi:
     # -- project and branches --------------------------------------------------------------
 
     def project(self) -> dict[str, Any]:
-        with self._errors("read the project", Role.guest):
-            attributes: dict[str, Any] = self._gl.projects.get(self.project_ref).attributes
+        try:
+            with self._errors("read the project", Role.guest):
+                attributes: dict[str, Any] = self._gl.projects.get(self.project_ref).attributes
+        except NotFoundError as error:
+            if self._credentials.kind is not TokenKind.job:
+                raise
+            # lib/api/projects.rb takes no job token: GitLab treats it as anonymous, and a
+            # private project is then 404, not 401.
+            raise NotFoundError(
+                f"{error}: a CI job token ({JOB_TOKEN_ENV}) cannot read the Projects API; set "
+                f"{TOKEN_ENV} to an access token with the api scope",
+                error.status,
+            ) from None
         return attributes
 
     def branches(self) -> Iterator[Branch]:
