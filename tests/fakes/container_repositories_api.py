@@ -14,6 +14,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import re2
+
 from devkit.local_registry import MANIFEST_ACCEPT
 from tests.fakes.emulator_core import (
     PERSONAL_OR_JOB,
@@ -285,7 +287,7 @@ def protected_for(project: Project, role: Role, tag: str) -> bool:
         level = rule.minimum_access_level_for_delete
         if not rule.mutable or level is None or Role[level] <= role:
             continue
-        if re.search(rule.tag_name_pattern, tag):
+        if re2.search(rule.tag_name_pattern, tag):
             return True
     return False
 
@@ -317,6 +319,13 @@ def _bulk_delete(
             "name_regex, name_regex_delete are missing, at least one parameter must be provided",
             key="error",
         )
+    for key in ("name_regex_delete", "name_regex", "name_regex_keep"):
+        # untrusted_regexp: true (lib/api/validations/validators/untrusted_regexp.rb): RE2.
+        if options.get(key):
+            try:
+                re2.compile(options[key])
+            except re2.error as error:
+                raise ApiError(400, f"{key} is an invalid regexp: {error}", key="error") from None
     authorize(role, Role.maintainer)
     repository = _repository(project, params["rid"])
     now = emulator.clock()
@@ -353,8 +362,9 @@ def cleanup_tags(
     """
     delete_regex = options.get("name_regex_delete") or options.get("name_regex") or ""
     keep_regex = options.get("name_regex_keep") or ""
-    deleting = re.compile(r"\A" + delete_regex + r"\Z")
-    keeping = re.compile(r"\A" + keep_regex + r"\Z")
+    # Gitlab::UntrustedRegexp is RE2; #match? is a partial (unanchored) search.
+    deleting = re2.compile(r"\A" + delete_regex + r"\z")
+    keeping = re2.compile(r"\A" + keep_regex + r"\z")
     names = [
         name
         for name in emulator.store.tags(repository.path)

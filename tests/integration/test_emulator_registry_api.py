@@ -81,6 +81,22 @@ def test_bulk_delete_with_a_grouped_regex_means_the_whole_tag(
     assert pusher.registry.tags(REPO) == ["latest", "old-feature-3"]
 
 
+def test_bulk_delete_refuses_what_re2_cannot_compile(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher
+):
+    _project(gitlab_emulator)
+    pusher.push(REPO, "review-1")
+    token = gitlab_emulator.personal_token(gitlab_emulator.projects[1], Role.maintainer)
+
+    with pytest.raises(gitlab.GitlabDeleteError) as raised:
+        # A lookahead is fine for Python's re, not for RE2 (untrusted_regexp: true).
+        _repository(gitlab_emulator, token).tags.delete_in_bulk(name_regex_delete="(?=review).*")
+
+    assert raised.value.response_code == 400
+    assert _body(raised.value)["error"].startswith("name_regex_delete is an invalid regexp")
+    assert pusher.registry.tags(REPO) == ["review-1"]
+
+
 def test_bulk_delete_once_an_hour_with_gitlabs_exact_body(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher
 ):
