@@ -228,6 +228,10 @@ class GitLabEmulator(Service):
     def location(self, repository: Repository) -> str:
         return f"{self.registry_host or self.store.registry.host}/{repository.path}"
 
+    def run_scheduled_deletions(self) -> int:
+        """Run DeleteContainerRepositoryWorker: repositories scheduled for deletion go."""
+        return container_repositories_api.run_scheduled_deletions(self)
+
     def count(self, route: str) -> int:
         return self.requests[route]
 
