@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from devkit.images import ImagePusher
+from devkit.seeding import seed_tags
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
 from tests.integration.test_sweep import api_env
@@ -153,3 +154,46 @@ def test_the_dry_run_keeps_what_gitlabs_tag_rules_protect_anywhere_in_the_name(
     kept = statuses(json.loads(run_cli(*SWEEP, "--delete", env=env).stdout))
     assert kept["pre-release-1"] == ("kept", "protected by GitLab tag rule 'release'")
     assert pusher.registry.tags("group/other") == ["main", "pre-release-1"]
+
+
+def _plan_requests(emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli, tags: int):
+    """bench/plan_requests.py's set-up, small: N tags, N/5 branches owning a fifth of them."""
+    branches = ["main"] + [f"feature-{n:06d}" for n in range(tags // 5 - 1)]
+    every = branches + [f"gone-{n:06d}" for n in range(tags - len(branches))]
+    seed_tags(pusher, REPO, every, images=10)
+    project = emulator.add_project(REPO, branches=branches)
+    emulator.add_repository(project)
+    env = api_env(emulator, project, emulator.personal_token(project, Role.maintainer))
+    result = run_cli("sweep", "--dry-run", "--older-than", "7d", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["tags"]) == tags  # every tag seen, none skipped
+    return emulator.requests
+
+
+def test_requests_to_plan_with_graphql_pages_of_20(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    """The figures in bench/RESULTS.md section 2 are computed from these counts:
+    1 repository list + N/20 GraphQL pages + B/100 branch pages + 1 git tag page + 1 rule list."""
+    counts = _plan_requests(gitlab_emulator, pusher, run_cli, 260)
+
+    assert counts["GET /projects/:id/registry/repositories"] == 1
+    assert counts["POST /api/graphql"] == 13  # 260 tags, 20 per page
+    assert counts["GET /projects/:id/repository/branches"] == 1  # 52 branches
+    assert counts["GET /projects/:id/repository/tags"] == 1
+    assert counts["GET /projects/:id/registry/protection/tag/rules"] == 1
+    assert counts["total"] == 17
+
+
+def test_requests_to_plan_over_rest(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    """Without GraphQL: one failed GraphQL try, the REST tag list (100 per page), and one detail
+    request per orphaned tag."""
+    gitlab_emulator.graphql_enabled = False
+    counts = _plan_requests(gitlab_emulator, pusher, run_cli, 260)
+
+    assert counts["POST /api/graphql"] == 1
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 3
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 208  # 4/5 of 260
+    assert counts["total"] == 1 + 1 + 3 + 1 + 1 + 1 + 208
