@@ -197,3 +197,30 @@ def test_requests_to_plan_over_rest(
     assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 3
     assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 208  # 4/5 of 260
     assert counts["total"] == 1 + 1 + 3 + 1 + 1 + 1 + 208
+
+
+def test_nothing_is_deleted_when_the_git_tags_cannot_be_listed(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    """Without the git tags any orphan may be a tag pipeline's image. A 404 after the branches
+    were listed is GitLab not taking the token there (a job token before 18.3), not 'no tags'."""
+    project = gitlab_emulator.add_project(REPO, branches=["main"])
+    gitlab_emulator.add_repository(project)
+    for tag in ("main", "release-2024-03"):
+        pusher.push(REPO, tag)
+    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+
+    for status in (404, 403):
+        gitlab_emulator.faults["GET /projects/:id/repository/tags"] = [status]
+        result = run_cli(*SWEEP, "--delete", "--trust-branch-list", env=env)
+
+        assert result.returncode == 1, result.stderr
+        assert "refusing to delete" in result.stderr
+        assert "git tag" in result.stderr
+        document = json.loads(result.stdout)
+        assert document["refused"] is True
+        assert statuses(document)["release-2024-03"] == (
+            "skipped",
+            "no branch or git tag has this slug; refused: the git tags could not be listed",
+        )
+        assert pusher.registry.tags(REPO) == ["main", "release-2024-03"]
