@@ -214,20 +214,25 @@ class GitLabApi:
     # -- project and branches --------------------------------------------------------------
 
     def project(self) -> dict[str, Any]:
+        with self._projects_api("read the project", Role.guest):
+            attributes: dict[str, Any] = self._gl.projects.get(self.project_ref).attributes
+        return attributes
+
+    @contextmanager
+    def _projects_api(self, operation: str, role: Role) -> Iterator[None]:
+        """lib/api/projects.rb takes no job token: GitLab treats one as anonymous, so a
+        private project answers 404, not 401. Say why."""
         try:
-            with self._errors("read the project", Role.guest):
-                attributes: dict[str, Any] = self._gl.projects.get(self.project_ref).attributes
+            with self._errors(operation, role):
+                yield
         except NotFoundError as error:
             if self._credentials.kind is not TokenKind.job:
                 raise
-            # lib/api/projects.rb takes no job token: GitLab treats it as anonymous, and a
-            # private project is then 404, not 401.
             raise NotFoundError(
-                f"{error}: a CI job token ({JOB_TOKEN_ENV}) cannot read the Projects API; set "
+                f"{error}: a CI job token ({JOB_TOKEN_ENV}) cannot use the Projects API; set "
                 f"{TOKEN_ENV} to an access token with the api scope",
                 error.status,
             ) from None
-        return attributes
 
     def branches(self) -> Iterator[Branch]:
         """Every branch, one page of 100 after another, each page read once."""
@@ -432,7 +437,7 @@ class GitLabApi:
         """Change the cleanup policy with ``attributes`` exactly as given: the caller groups
         the regexes (policy.to_send), since GitLab builds them as \\A#{regex}\\z too
         (cleanup_tags_base_service.rb)."""
-        with self._errors("change the cleanup policy", Role.maintainer):
+        with self._projects_api("change the cleanup policy", Role.maintainer):
             updated = self._gl.projects.update(
                 self.project_ref, {"container_expiration_policy_attributes": dict(attributes)}
             )

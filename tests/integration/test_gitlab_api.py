@@ -93,14 +93,18 @@ def test_protected_tag_rule_refuses_single_delete(
 ):
     project = gitlab_emulator.add_project("group/app", branches=["main"])
     gitlab_emulator.add_repository(project)
-    gitlab_emulator.add_tag_rule(project, r"release-.*")
+    # A Maintainer is below an Owner rule: GitLab refuses (for_delete_and_access).
+    gitlab_emulator.add_tag_rule(project, r"release-.*", minimum_access_level_for_delete="owner")
     pusher.push("group/app", "release-1")
     client = api(gitlab_emulator, gitlab_emulator.personal_token(project, Role.maintainer), "1")
     [repository] = client.repositories()
 
     rules = client.protected_tag_rules()
     assert rules is not None
-    assert [rule.tag_name_pattern for rule in rules] == [r"release-.*"]
+    assert [(r.tag_name_pattern, r.minimum_access_level_for_delete) for r in rules] == [
+        (r"release-.*", "owner")
+    ]
+    assert client.caller_access_level() == 40
     with pytest.raises(GitLabApiError, match="cannot delete protected tag"):
         client.delete_tag(repository, "release-1")
     assert pusher.registry.tags("group/app") == ["release-1"]
