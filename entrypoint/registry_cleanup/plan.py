@@ -32,6 +32,7 @@ from registry_cleanup.safety import ProtectionRules, TagPattern, gitlab_protects
 # Guard: a branch list this much smaller than the tags it orphans looks broken.
 GUARD_RATIO = 10
 GUARD_MINIMUM_ORPHANS = 10
+ORPHAN_REASON = "no branch or git tag has this slug"
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,6 @@ def _name_verdict(tag: str, slugs: dict[str, list[str]], rules: SweepRules) -> t
         if pattern.fullmatch(tag):
             return Action.keep, f"matched by --exclude {pattern.pattern!r}"
     return Action.delete, ORPHAN_REASON
-
-
-ORPHAN_REASON = "no branch or git tag has this slug"
 
 
 def orphans(
