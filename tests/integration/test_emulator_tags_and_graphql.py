@@ -142,6 +142,7 @@ def test_graphql_tags_asking_for_100_skip_80_with_the_metadata_database(
     gitlab_emulator: GitLabEmulator, tags_130: tuple[str, str, list[str]]
 ):
     token, gid, names = tags_130
+    gitlab_emulator.metadata_database = True
 
     # container_repository_tags_resolver.rb asks the registry for `first` tags; the field's
     # max_page_size 20 keeps 20 of them; the end cursor is the registry's (its page's last).
@@ -156,10 +157,12 @@ def test_graphql_tags_asking_for_100_skip_80_with_the_metadata_database(
     assert pages == 2
 
 
+@pytest.mark.parametrize("metadata_database", [True, False])
 def test_graphql_tags_in_pages_of_20_see_every_tag(
-    gitlab_emulator: GitLabEmulator, tags_130: tuple[str, str, list[str]]
+    gitlab_emulator: GitLabEmulator, tags_130: tuple[str, str, list[str]], metadata_database: bool
 ):
     token, gid, names = tags_130
+    gitlab_emulator.metadata_database = metadata_database
 
     seen, pages = _walk(gitlab_emulator, token, gid, first=20)
 
