@@ -196,3 +196,21 @@ def test_graphql_refuses_a_job_token(
     # graphql_controller.rb authorize_access_api!: a token was presented but found no user.
     assert status == 401
     assert body == {"errors": [{"message": "Invalid token"}]}
+
+
+# -- lib/api/branches.rb ----------------------------------------------------------------------
+
+
+def test_branches_take_a_job_token_of_the_same_project_since_18_3(
+    gitlab_emulator: GitLabEmulator,
+):
+    project = gitlab_emulator.add_project("group/app", branches=["main", "feature/x"])
+    token = gitlab_emulator.job_token(project, Role.reporter)
+    branches = _client(gitlab_emulator, token, job=True).projects.get(project.id, lazy=True)
+
+    assert [b.name for b in branches.branches.list(all=True)] == ["feature/x", "main"]
+
+    gitlab_emulator.version = (18, 2)
+    with pytest.raises(gitlab.GitlabListError) as raised:
+        branches.branches.list(all=True)
+    assert raised.value.response_code == 404  # the token is ignored: anonymous
