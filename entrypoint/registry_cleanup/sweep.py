@@ -223,27 +223,27 @@ class Sweep:
 
     def _git_tags(self, result: SweepResult, branches: list[str]) -> list[str]:
         """The git tags, whose tag pipelines push their slugs. If GitLab will not list them
-        (a token that may not read the repository, or a GitLab before 18.3 that ignores a job
-        token there), any orphan may be a tag pipeline's image: nothing is deleted then."""
+        (a token that may not read the repository, or one GitLab does not take there), any
+        orphan may be a tag pipeline's image: nothing is deleted then."""
         try:
             return list(self._api.git_tags())
         except NotFoundError:
             if not branches:
                 return []  # no repository (lib/api/tags.rb: not_found! unless repo_exists?)
-            # Branches were listed, so the repository exists: this 404 is GitLab not
-            # accepting the token here (a job token before 18.3 is anonymous).
+            # Branches were listed, so the repository exists: this 404 is GitLab not taking
+            # the token here (a job token where it is not allowed is anonymous).
             result.refusal = (
                 "GitLab answered 404 to the git tag list although the branches were listed "
-                "(a job token before GitLab 18.3 cannot read it); without the git tags, any "
-                "tag without a branch may be a tag pipeline's image, so nothing is deleted "
-                "(use an access token with the Reporter role)"
+                "(it did not take this token there); without the git tags, any tag without a "
+                "branch may be a tag pipeline's image, so nothing is deleted (use an access "
+                "token with the Reporter role)"
             )
             return []
         except GitLabApiError as error:
             result.refusal = (
                 f"{error}; without the git tags, any tag without a branch may be a tag "
                 "pipeline's image, so nothing is deleted (use a token that may read the "
-                "repository: Reporter, or a job token on GitLab 18.3 or later)"
+                "repository: Reporter, or a job token from GitLab 18.3)"
             )
             return []
 
