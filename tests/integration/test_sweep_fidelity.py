@@ -177,7 +177,9 @@ def test_requests_to_plan_with_graphql_pages_of_20(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
 ):
     """The figures in bench/RESULTS.md section 2 are computed from these counts:
-    1 repository list + N/20 GraphQL pages + B/100 branch pages + 1 git tag page + 1 rule list."""
+    1 repository list + N/20 GraphQL pages + B/100 branch pages + 1 git tag page + 1 rule list.
+    With the metadata database (GitLab.com), where asking for more than 20 skips tags."""
+    gitlab_emulator.metadata_database = True
     counts = _plan_requests(gitlab_emulator, pusher, run_cli, 260)
 
     assert counts["GET /projects/:id/registry/repositories"] == 1
