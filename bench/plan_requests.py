@@ -3,7 +3,12 @@
 For each N, a repository with N tags (a fifth of them still used by a branch) and a project
 with N/5 branches; ``registry-cleanup sweep --dry-run --older-than 7d`` plans and changes
 nothing. The emulator counts every request it serves. Side by side: GitLab with its GraphQL API
-(tag metadata in pages of 100) and without it (REST: one detail request per orphaned tag).
+(tag metadata in pages of 20, GitLab's max_page_size) and without it (REST: one detail request
+per orphaned tag).
+
+The bound is N/20 + branch pages + 5. An earlier goal of N/50 assumed GraphQL pages of 100,
+which GitLab never serves (ContainerRepositoryDetails.tags: max_page_size 20): no client can
+read N tags' metadata in fewer than N/20 requests.
 
     python -m bench.plan_requests --tags 1000 --tags 10000
 """
@@ -16,9 +21,10 @@ from collections.abc import Sequence
 
 from bench.common import base_env, header, ratio_line, run, stack, timed, tool
 from devkit.seeding import seed_tags
+from registry_cleanup.gitlab_api import GRAPHQL_PAGE
 from tests.fakes.gitlab_emulator import Role
 
-CONSTANT = 5  # repositories, protected tag rules, and slack for one extra page per listing
+CONSTANT = 5  # repositories, git tags, protected tag rules, and slack for an extra page
 BRANCH_ROUTE = "GET /projects/:id/repository/branches"
 
 
@@ -61,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ratios = []
     for tags in sizes:
         total, branch_pages, seconds = count_requests(tags, graphql=True)
-        bound = math.floor(tags / 50) + branch_pages + CONSTANT
+        bound = math.ceil(tags / GRAPHQL_PAGE) + branch_pages + CONSTANT
         line = f"N={tags}: {total} requests ({branch_pages} branch pages) in {seconds:.1f} s"
-        print(f"{line}; bound N/50 + branch pages + {CONSTANT} = {bound}")
+        print(f"{line}; bound N/{GRAPHQL_PAGE} + branch pages + {CONSTANT} = {bound}")
         if tags <= args.rest_up_to:
             rest_total, _, rest_seconds = count_requests(tags, graphql=False)
             rest = f"{rest_total} requests in {rest_seconds:.1f} s"

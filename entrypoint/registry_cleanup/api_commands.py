@@ -106,8 +106,11 @@ def run_sweep(
         print_table(result, sys.stdout)
     for note in result.notes:
         _stderr(f"note: {note}")
+    if result.refusal is not None:
+        verb = "refusing to delete" if not result.dry_run else "a sweep --delete would refuse"
+        _stderr(f"{verb}: {result.refusal}")
     if result.guard is not None:
-        if result.refused:
+        if result.refused and result.refusal is None:
             _stderr(
                 f"refusing to delete: the branch list looks broken: {result.guard}. "
                 "If it is right, run again with --trust-branch-list"
@@ -171,7 +174,7 @@ def run_bulk_delete(
     api = settings.connect()
     repository = find_repository(api, repository_name)
     try:
-        api.bulk_delete(
+        sent = api.bulk_delete(
             repository,
             name_regex_delete=name_regex_delete,
             name_regex_keep=name_regex_keep,
@@ -191,7 +194,13 @@ def run_bulk_delete(
         f"scheduled: GitLab accepted the bulk delete for {repository.location} (HTTP 202); "
         "it runs in the background and never deletes 'latest'"
     )
+    # Exactly what GitLab received: the regexes grouped so they mean the whole tag there.
+    typer.echo(f"sent: {_sent_line(sent)}")
     return EXIT_OK
+
+
+def _sent_line(sent: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in sent.items())
 
 
 def run_delete_repository(settings: ApiSettings, repository_name: str | None, yes: bool) -> int:
@@ -224,6 +233,12 @@ def run_policy_set(settings: ApiSettings, attributes: dict[str, Any], json_outpu
     if not changes:
         raise InputError("nothing to change; pass at least one of the policy options")
     _print_policy(settings.connect().set_policy(changes), json_output)
+    regexes: dict[str, Any] = {
+        key: changes[key] for key in ("name_regex", "name_regex_keep") if key in changes
+    }
+    if regexes:
+        # On stderr, so that --json stays one document; the grouping is what GitLab stores.
+        _stderr(f"sent: {_sent_line(regexes)}")
     return EXIT_OK
 
 

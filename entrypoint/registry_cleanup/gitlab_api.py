@@ -21,6 +21,7 @@ import requests
 
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
+from registry_cleanup.safety import ACCESS_LEVELS, GitLabTagRule, gitlab_whole_tag
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105
@@ -31,8 +32,12 @@ PROJECT_ENV = "CI_PROJECT_ID"
 PER_PAGE = 100  # the largest page GitLab serves (api/rest/#pagination)
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 5
-GRAPHQL_PAGE = 100  # GitLab's largest GraphQL page (max_page_size)
-# Tag metadata for retention, 100 tags per request (api/graphql/reference/:
+# ContainerRepositoryDetails.tags declares max_page_size: 20 and is externally paginated
+# (app/graphql/types/container_registry/container_repository_details_type.rb): the registry
+# is asked for `first` tags, the connection returns at most 20 of them and the cursor is the
+# registry's, past all `first`. Asking for more than 20 silently skips the rest of each page.
+GRAPHQL_PAGE = 20
+# Tag metadata for retention, 20 tags per request (api/graphql/reference/:
 # Query.containerRepository, ContainerRepositoryDetails.tags, ContainerRepositoryTag).
 # The REST API needs one request per tag for the same.
 TAGS_QUERY = """
@@ -209,9 +214,25 @@ class GitLabApi:
     # -- project and branches --------------------------------------------------------------
 
     def project(self) -> dict[str, Any]:
-        with self._errors("read the project", Role.guest):
+        with self._projects_api("read the project", Role.guest):
             attributes: dict[str, Any] = self._gl.projects.get(self.project_ref).attributes
         return attributes
+
+    @contextmanager
+    def _projects_api(self, operation: str, role: Role) -> Iterator[None]:
+        """lib/api/projects.rb takes no job token: GitLab treats one as anonymous, so a
+        private project answers 404, not 401. Say why."""
+        try:
+            with self._errors(operation, role):
+                yield
+        except NotFoundError as error:
+            if self._credentials.kind is not TokenKind.job:
+                raise
+            raise NotFoundError(
+                f"{error}: a CI job token ({JOB_TOKEN_ENV}) cannot use the Projects API; set "
+                f"{TOKEN_ENV} to an access token with the api scope",
+                error.status,
+            ) from None
 
     def branches(self) -> Iterator[Branch]:
         """Every branch, one page of 100 after another, each page read once."""
@@ -222,6 +243,30 @@ class GitLabApi:
                     default=bool(branch.attributes.get("default")),
                     protected=bool(branch.attributes.get("protected")),
                 )
+
+    def git_tags(self) -> Iterator[str]:
+        """Every git tag's name, 100 per page (lib/api/tags.rb: Reporter, or a job token of
+        the project from GitLab 18.3). 404 both for a project without a repository and for a
+        job token GitLab ignores (older versions): the caller tells them apart."""
+        with self._errors("list git tags", Role.reporter):
+            for tag in self._project.tags.list(iterator=True, per_page=PER_PAGE):
+                yield str(tag.name)
+
+    def caller_access_level(self) -> int | None:
+        """Our access level in the project (Gitlab::Access), the higher of the project's and
+        its group's membership as GET /projects/:id shows them
+        (lib/api/entities/project_with_access.rb); None when unknown (no membership shown,
+        e.g. an administrator, or a job token, which cannot read the project)."""
+        try:
+            permissions = self.project().get("permissions") or {}
+        except GitLabApiError:
+            return None
+        levels = [
+            int(access["access_level"])
+            for access in (permissions.get("project_access"), permissions.get("group_access"))
+            if isinstance(access, dict) and access.get("access_level") is not None
+        ]
+        return max(levels) if levels else None
 
     # -- container repositories and tags ---------------------------------------------------
 
@@ -337,28 +382,46 @@ class GitLabApi:
         name_regex_keep: str | None,
         keep_n: int | None,
         older_than: str | None,
-    ) -> None:
-        options: dict[str, Any] = {}
+    ) -> dict[str, Any]:
+        """Schedule GitLab's bulk delete; returns the parameters exactly as sent.
+
+        Both regexes are grouped (safety.gitlab_whole_tag), so that GitLab's \\A#{regex}\\z
+        means the whole tag, as this command's help promises."""
+        sent: dict[str, Any] = {"name_regex_delete": gitlab_whole_tag(name_regex_delete)}
         if name_regex_keep is not None:
-            options["name_regex_keep"] = name_regex_keep
+            sent["name_regex_keep"] = gitlab_whole_tag(name_regex_keep)
         if keep_n is not None:
-            options["keep_n"] = keep_n
+            sent["keep_n"] = keep_n
         if older_than is not None:
-            options["older_than"] = older_than
+            sent["older_than"] = older_than
+        options = {key: value for key, value in sent.items() if key != "name_regex_delete"}
         with self._errors(f"bulk-delete tags of {repository.location}", Role.maintainer):
-            self._tags(repository).delete_in_bulk(name_regex_delete, **options)
+            self._tags(repository).delete_in_bulk(sent["name_regex_delete"], **options)
+        return sent
 
     def delete_repository(self, repository: Repository) -> None:
         with self._errors(f"delete repository {repository.location}", Role.maintainer):
             self._project.repositories.delete(repository.id)
 
-    def protected_tag_patterns(self) -> list[str] | None:
-        """Protected container tag rules, or None when this token may not read them."""
+    def protected_tag_rules(self) -> list[GitLabTagRule] | None:
+        """Protected container tag rules, or None when this token may not read them.
+
+        lib/api/project_container_registry_protection_tag_rules.rb (GitLab 18.7; Maintainer,
+        admin_container_image) lists the mutable rules only: immutable tag rules (Ultimate)
+        stay invisible here, and GitLab refuses their deletes (403) at delete time."""
         path = f"/projects/{gitlab.utils.EncodedId(self.project_ref)}/registry/protection/tag/rules"
         try:
             with self._errors("read protected container tag rules", Role.maintainer):
                 rules = self._gl.http_list(path, iterator=True, per_page=PER_PAGE)
-                return [str(rule["tag_name_pattern"]) for rule in rules]
+                return [
+                    GitLabTagRule(
+                        tag_name_pattern=str(rule["tag_name_pattern"]),
+                        minimum_access_level_for_delete=_level_name(
+                            rule.get("minimum_access_level_for_delete")
+                        ),
+                    )
+                    for rule in rules
+                ]
         except GitLabApiError as error:
             if error.status in (401, 403, 404):
                 return None
@@ -371,7 +434,10 @@ class GitLabApi:
         return policy
 
     def set_policy(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        with self._errors("change the cleanup policy", Role.maintainer):
+        """Change the cleanup policy with ``attributes`` exactly as given: the caller groups
+        the regexes (policy.to_send), since GitLab builds them as \\A#{regex}\\z too
+        (cleanup_tags_base_service.rb)."""
+        with self._projects_api("change the cleanup policy", Role.maintainer):
             updated = self._gl.projects.update(
                 self.project_ref, {"container_expiration_policy_attributes": dict(attributes)}
             )
@@ -429,6 +495,15 @@ def _message(raw: object) -> str:
     if isinstance(raw, dict):
         return "; ".join(f"{key} {', '.join(map(str, value))}" for key, value in raw.items())
     return str(raw)
+
+
+def _level_name(value: object) -> str | None:
+    """A rule's access level as a name: GitLab sends the enum's name; a number is mapped."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return next((name for name, level in ACCESS_LEVELS.items() if level == value), str(value))
+    return str(value).lower()
 
 
 def _parse_time(text: str) -> datetime:

@@ -42,6 +42,19 @@ def is_valid_tag(tag: str) -> bool:
     return TAG_PATTERN.fullmatch(tag) is not None
 
 
+# Tags that belong to another manifest of the repository, named after its digest: cosign's
+# signatures, attestations and SBOMs (sha256-<hex>.sig, .att, .sbom) and the OCI referrers tag
+# schema's fallback (sha256-<hex>, distribution spec "Unavailable Referrers API"). Any other
+# ".suffix" is read the same way: a tool attaching something else to that digest.
+_ATTACHED_TAG = re.compile(r"sha256-([0-9a-f]{64})(?:\.[A-Za-z0-9_.-]+)?")
+
+
+def attached_subject(tag: str) -> str | None:
+    """The digest a signature, attestation or SBOM tag belongs to, or None for other tags."""
+    found = _ATTACHED_TAG.fullmatch(tag)
+    return f"sha256:{found.group(1)}" if found else None
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """A tagged image reference: ``registry/repository:tag``."""

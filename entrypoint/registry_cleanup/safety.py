@@ -22,11 +22,12 @@ ALWAYS_PROTECTED_TAGS = frozenset({"latest"})
 
 
 class TagPattern(Protocol):
-    """A compiled protection pattern (an RE2 regexp); only these two members are used."""
+    """A compiled protection pattern (an RE2 regexp); only these members are used."""
 
     @property
     def pattern(self) -> str: ...
     def fullmatch(self, text: str) -> object | None: ...
+    def search(self, text: str) -> object | None: ...
 
 
 def _re2_options() -> re2.Options:
@@ -37,7 +38,8 @@ def _re2_options() -> re2.Options:
 
 
 def compile_pattern(pattern: str, *, option: str = "--protect") -> TagPattern:
-    """Compile a user's regular expression, matched against the whole tag.
+    """Compile a user's regular expression; ours are matched against the whole tag
+    (``fullmatch``), GitLab's protected tag rules anywhere in it (``search``).
 
     GitLab's tag patterns are RE2, so ours are too: the same syntax is accepted and refused
     (no backreferences or lookarounds), and matching takes linear time, so a pattern such as
@@ -100,3 +102,56 @@ def verdict(tag: str, rules: ProtectionRules) -> Verdict:
         if pattern.fullmatch(tag):
             return Verdict(False, f"tag {tag!r} matches protected pattern {pattern.pattern!r}")
     return Verdict(True, "not protected")
+
+
+# Gitlab::Access (lib/gitlab/access.rb): the roles' numeric levels, and ADMIN above OWNER.
+ACCESS_LEVELS: dict[str, int] = {
+    "guest": 10,
+    "reporter": 20,
+    "developer": 30,
+    "maintainer": 40,
+    "owner": 50,
+    "admin": 60,
+}
+
+
+@dataclass(frozen=True)
+class GitLabTagRule:
+    """A protected container tag rule as GitLab's REST API lists it
+    (lib/api/entities/projects/container_registry/protection/tag_rule.rb)."""
+
+    tag_name_pattern: str
+    minimum_access_level_for_delete: str | None = None
+
+
+def gitlab_whole_tag(pattern: str) -> str:
+    """The pattern to send GitLab so that it means the whole tag there.
+
+    GitLab builds ``\\A#{regex}\\z`` around what it is given, with no group
+    (app/services/projects/container_repository/cleanup_tags_base_service.rb), so ``a|b`` would
+    mean "starts with a, or ends with b". A non-capturing group makes it "a or b, whole".
+    """
+    return f"(?:{pattern})"
+
+
+def rules_restricting(rules: Iterable[GitLabTagRule], access_level: int | None) -> list[str]:
+    """The patterns of the rules that stop a caller at ``access_level`` from deleting.
+
+    GitLab applies a rule to callers whose access is below its
+    ``minimum_access_level_for_delete`` (ContainerRegistry::Protection::TagRule
+    .for_delete_and_access, used by Projects::ContainerRepository::Gitlab::DeleteTagsService
+    #filter_out_protected!). Where we cannot tell, the rule counts: an unknown caller level
+    (None) or a level name we do not know restricts, so the plan keeps more, never less.
+    """
+    restricting = []
+    for rule in rules:
+        needed = ACCESS_LEVELS.get(rule.minimum_access_level_for_delete or "")
+        if access_level is None or needed is None or needed > access_level:
+            restricting.append(rule.tag_name_pattern)
+    return restricting
+
+
+def gitlab_protects(tag: str, pattern: TagPattern) -> bool:
+    """GitLab's match: ``Gitlab::UntrustedRegexp#match?`` finds the pattern anywhere in the tag
+    (lib/gitlab/untrusted_regexp.rb), so ``release`` protects ``pre-release-1`` too."""
+    return pattern.search(tag) is not None

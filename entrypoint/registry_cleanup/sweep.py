@@ -1,8 +1,9 @@
 """The sweep: find tags whose branch is gone and delete them, in bounded parallel.
 
-Order matters for safety. Tags are listed before branches: a branch exists before its pipeline
-pushes its tag, so every tag we saw already had its branch when the branch list was read, and a
-branch created meanwhile cannot lose its tag. Each deletion then goes through
+Order matters for safety. Tags are listed before branches and git tags: a ref exists before its
+pipeline pushes its tag, so every tag we saw already had its ref when the ref lists were read,
+and a ref created meanwhile cannot lose its tag. Signature and attestation tags are deleted after
+the tags of their subject, and only when those were deleted. Each deletion then goes through
 ``deletion.delete_tag`` (protection again, digest compared with what was planned), so a tag
 re-pushed after planning is left alone.
 """
@@ -17,7 +18,13 @@ from datetime import UTC, datetime, timedelta
 from registry_cleanup.api_store import ApiTagStore
 from registry_cleanup.deletion import DeleteRequest, TagStore, delete_tag
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.gitlab_api import GitLabApi, Repository, TagDetail
+from registry_cleanup.gitlab_api import (
+    GitLabApi,
+    GitLabApiError,
+    NotFoundError,
+    Repository,
+    TagDetail,
+)
 from registry_cleanup.plan import (
     Action,
     Decision,
@@ -29,9 +36,14 @@ from registry_cleanup.plan import (
 )
 from registry_cleanup.pool import run_bounded
 from registry_cleanup.progress import Progress
-from registry_cleanup.refs import slugify, with_tag
+from registry_cleanup.refs import attached_subject, slugify, with_tag
 from registry_cleanup.report import Outcome, Status
-from registry_cleanup.safety import ProtectionRules, TagPattern, compile_pattern
+from registry_cleanup.safety import (
+    ProtectionRules,
+    TagPattern,
+    compile_pattern,
+    rules_restricting,
+)
 
 KEPT = "kept"
 
@@ -79,6 +91,8 @@ class SweepResult:
     branches: int = 0
     default_branch: str | None = None
     guard: str | None = None
+    # Why nothing may be deleted whatever the flags say (the git tags could not be listed).
+    refusal: str | None = None
     refused: bool = False
     notes: list[str] = field(default_factory=list)
     entries: list[SweepEntry] = field(default_factory=list)
@@ -139,15 +153,20 @@ class Sweep:
         listed = list(self._api.branches())
         branches = [branch.name for branch in listed]
         result.branches = len(branches)
+        git_tags = self._git_tags(result, branches)
         # The branch list marks the default branch; a job token cannot read the project.
         default_branch = options.default_branch or next((b.name for b in listed if b.default), None)
         result.default_branch = default_branch
         rules = self._rules(default_branch, result)
 
-        candidates = {repo.id: orphans(tags[repo.id], branches, rules) for repo in repositories}
+        candidates = {
+            repo.id: orphans(tags[repo.id], branches, rules, git_tags) for repo in repositories
+        }
         orphan_count = sum(len(names) for names in candidates.values())
         result.guard = broken_branch_list(orphan_count, branches, default_branch)
         if result.guard is not None and options.delete and not options.trust_branch_list:
+            result.refused = True
+        if result.refusal is not None and options.delete:
             result.refused = True
 
         work: list[_Work] = []
@@ -155,15 +174,27 @@ class Sweep:
             infos = self._tag_infos(
                 repo, tags[repo.id], set(candidates[repo.id]), rules, known[repo.id]
             )
-            for decision in plan(infos, branches, rules, self._now()):
+            unknown_subjects = []
+            for decision in plan(infos, branches, rules, self._now(), git_tags):
                 if decision.action is Action.delete:
                     work.append(_Work(repo, decision))
                 else:
                     result.entries.append(_entry(repo, decision, KEPT, decision.reason))
+                    if decision.notable:
+                        unknown_subjects.append(decision.tag)
+            if unknown_subjects:
+                shown = ", ".join(unknown_subjects[:5])
+                more = f" and {len(unknown_subjects) - 5} more" if len(unknown_subjects) > 5 else ""
+                result.notes.append(
+                    f"{repo.location}: {len(unknown_subjects)} signature/attestation tags belong "
+                    f"to digests no tag points at; kept: {shown}{more}"
+                )
 
         if not options.delete or result.refused:
             status = Status.would_delete.value if not result.refused else Status.skipped.value
             why = "dry run: nothing was changed" if not result.refused else "refused by the guard"
+            if result.refusal is not None and options.delete:
+                why = "refused: the git tags could not be listed"
             for item in work:
                 reason = f"{item.decision.reason}; {why}"
                 result.entries.append(_entry(item.repository, item.decision, status, reason))
@@ -190,15 +221,50 @@ class Sweep:
             chosen.update((r.id, r) for r in match)
         return list(chosen.values())
 
+    def _git_tags(self, result: SweepResult, branches: list[str]) -> list[str]:
+        """The git tags, whose tag pipelines push their slugs. If GitLab will not list them
+        (a token that may not read the repository, or one GitLab does not take there), any
+        orphan may be a tag pipeline's image: nothing is deleted then."""
+        try:
+            return list(self._api.git_tags())
+        except NotFoundError:
+            if not branches:
+                return []  # no repository (lib/api/tags.rb: not_found! unless repo_exists?)
+            # Branches were listed, so the repository exists: this 404 is GitLab not taking
+            # the token here (a job token where it is not allowed is anonymous).
+            result.refusal = (
+                "GitLab answered 404 to the git tag list although the branches were listed "
+                "(it did not take this token there); without the git tags, any tag without a "
+                "branch may be a tag pipeline's image, so nothing is deleted (use an access "
+                "token with the Reporter role)"
+            )
+            return []
+        except GitLabApiError as error:
+            result.refusal = (
+                f"{error}; without the git tags, any tag without a branch may be a tag "
+                "pipeline's image, so nothing is deleted (use a token that may read the "
+                "repository: Reporter, or a job token from GitLab 18.3)"
+            )
+            return []
+
     def _rules(self, default_branch: str | None, result: SweepResult) -> SweepRules:
         options = self._options
-        gitlab_patterns = self._api.protected_tag_patterns()
-        if gitlab_patterns is None:
-            gitlab_patterns = []
+        tag_rules = self._api.protected_tag_rules()
+        gitlab_patterns: list[str] = []
+        if tag_rules is None:
             result.notes.append(
                 "could not read GitLab's protected container tag rules (that needs the "
                 "Maintainer role); GitLab still refuses to delete protected tags"
             )
+        elif tag_rules:
+            # GitLab applies a rule to callers below its minimum_access_level_for_delete.
+            level = self._api.caller_access_level()
+            if level is None:
+                result.notes.append(
+                    "could not tell this token's access level in the project; every "
+                    "protected container tag rule is treated as applying to it"
+                )
+            gitlab_patterns = rules_restricting(tag_rules, level)
         return SweepRules(
             protection=ProtectionRules.build(
                 default_branch_tag=slugify(default_branch) if default_branch else None,
@@ -221,33 +287,63 @@ class Sweep:
         rules: SweepRules,
         known: dict[str, TagDetail] | None,
     ) -> list[TagInfo]:
-        """Tags as plan() wants them; creation times are fetched for orphans only (unless the
-        listing already brought them)."""
-        if not rules.needs_age or not candidates:
+        """Tags as plan() wants them. Creation times are fetched for orphans only, when an age
+        rule needs them; digests of every tag when the repository has signature or
+        attestation tags, whose subjects are found by digest (unless the listing already
+        brought them all)."""
+        attached = any(attached_subject(name) is not None for name in names)
+        wanted = names if attached else sorted(candidates) if rules.needs_age else []
+        if not wanted:
             return [TagInfo(name) for name in names]
 
         details = known
         if details is None:
-            details = self._api.tag_details(repo, sorted(candidates), self._options.concurrency)
+            details = self._api.tag_details(repo, wanted, self._options.concurrency)
         infos = []
         for name in names:
-            if name not in candidates:
-                infos.append(TagInfo(name))
-            elif name in details:
+            if name in details:
                 found = details[name]
                 infos.append(TagInfo(name, created_at=found.created_at, digest=found.digest))
+            elif name not in wanted:
+                infos.append(TagInfo(name))
             # else: the tag vanished since the listing and needs no decision.
         return infos
 
     def _delete_all(self, work: Sequence[_Work], protection: ProtectionRules) -> list[SweepEntry]:
+        """Delete in waves: a signature or attestation tag goes only after every tag of its
+        subject was deleted (or was already gone); if one of them could not be deleted, the
+        subject is still there and its signature stays with it."""
         self._progress.start(len(work), "sweep: deleting")
-        entries = []
+        entries: list[SweepEntry] = []
+        outcome: dict[tuple[int, str], str] = {}
+        remaining = list(work)
         try:
-            for entry in run_bounded(
-                work, lambda item: self._delete_one(item, protection), self._options.concurrency
-            ):
-                self._progress.advance(entry.status)
-                entries.append(entry)
+            while remaining:
+                ready = [w for w in remaining if _settled(w, outcome)]
+                if not ready:  # plan() never makes a cycle; keep everything if it did
+                    ready = remaining
+                chosen = {id(w) for w in ready}
+                remaining = [w for w in remaining if id(w) not in chosen]
+                doable = []
+                for item in ready:
+                    blocker = _blocker(item, outcome)
+                    if blocker is None:
+                        doable.append(item)
+                        continue
+                    reason = f"kept: its subject's tag {blocker!r} was not deleted"
+                    entry = _entry(item.repository, item.decision, Status.skipped.value, reason)
+                    outcome[(item.repository.id, item.decision.tag)] = entry.status
+                    self._progress.advance(entry.status)
+                    entries.append(entry)
+                done = run_bounded(
+                    doable,
+                    lambda item: (item, self._delete_one(item, protection)),
+                    self._options.concurrency,
+                )
+                for item, entry in done:
+                    outcome[(item.repository.id, item.decision.tag)] = entry.status
+                    self._progress.advance(entry.status)
+                    entries.append(entry)
         finally:
             self._progress.close()
         return entries
@@ -268,6 +364,22 @@ class Sweep:
                 repo, decision, Status.skipped.value, "GitLab refused: protected container tag"
             )
         return _entry(repo, decision, outcome.status.value, outcome.reason)
+
+
+_GONE = (Status.deleted.value, Status.absent.value)
+
+
+def _settled(item: _Work, outcome: dict[tuple[int, str], str]) -> bool:
+    """Every tag this one waits for has been dealt with."""
+    return all((item.repository.id, tag) in outcome for tag in item.decision.after)
+
+
+def _blocker(item: _Work, outcome: dict[tuple[int, str], str]) -> str | None:
+    """A tag of this one's subject that is still there, or None."""
+    for tag in item.decision.after:
+        if outcome.get((item.repository.id, tag)) not in _GONE:
+            return tag
+    return None
 
 
 def _entry(repo: Repository, decision: Decision, status: str, reason: str) -> SweepEntry:

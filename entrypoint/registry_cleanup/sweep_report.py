@@ -21,6 +21,7 @@ def as_document(result: SweepResult) -> dict[str, Any]:
         "default_branch": result.default_branch,
         "branches": result.branches,
         "guard": result.guard,
+        "refusal": result.refusal,
         "refused": result.refused,
         "notes": list(result.notes),
         "summary": result.summary(),

@@ -188,11 +188,13 @@ def test_policy_validation_happens_before_sending(
         env=env,
     )
     assert changed.returncode == 0, changed.stderr
+    # Grouped, so that GitLab's \A#{name_regex}\z means the whole tag; the command says so.
+    assert "sent: name_regex=(?:review-.*)" in changed.stderr
     shown = run_cli("policy", "show", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     policy = json.loads(shown.stdout)
     assert (policy["enabled"], policy["cadence"], policy["keep_n"]) == (True, "7d", 5)
-    assert policy["name_regex"] == "review-.*"
+    assert policy["name_regex"] == "(?:review-.*)"
 
 
 def test_policy_set_as_developer_names_the_role(
@@ -220,3 +222,28 @@ def test_missing_token_and_url_are_input_errors(run_cli: RunCli):
     )
     assert bad_url.returncode == 2
     assert "/api/v4" in bad_url.stderr
+
+
+def test_bulk_delete_alternatives_mean_whole_tags_on_gitlab(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    """GitLab builds \\A#{regex}\\z: sent bare, 'review-.*|feature-.*' would also take
+    'old-feature-3' (it ends with feature-3). Grouped, it means what it says."""
+    project = setup(gitlab_emulator, pusher, "main", "review-1", "feature-2", "old-feature-3")
+    env = as_role(gitlab_emulator, project, Role.maintainer)
+
+    result = run_cli(
+        "bulk-delete",
+        "--name-regex-delete",
+        "review-.*|feature-.*",
+        "--name-regex-keep",
+        "main|x",
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert pusher.registry.tags(REPO) == ["main", "old-feature-3"]
+    assert (
+        "sent: name_regex_delete=(?:review-.*|feature-.*) name_regex_keep=(?:main|x)"
+        in result.stdout
+    )

@@ -69,7 +69,7 @@ def test_job_token_reads_registry_but_not_the_projects_api(
     assert list(client.tag_names(repository)) == ["x"]
     with pytest.raises(GitLabApiError, match="CI job token") as raised:
         client.project()
-    assert raised.value.status == 401
+    assert raised.value.status == 404  # anonymous to lib/api/projects.rb: a private project
     assert token not in str(raised.value)
 
 
@@ -93,12 +93,18 @@ def test_protected_tag_rule_refuses_single_delete(
 ):
     project = gitlab_emulator.add_project("group/app", branches=["main"])
     gitlab_emulator.add_repository(project)
-    gitlab_emulator.add_tag_rule(project, r"release-.*")
+    # A Maintainer is below an Owner rule: GitLab refuses (for_delete_and_access).
+    gitlab_emulator.add_tag_rule(project, r"release-.*", minimum_access_level_for_delete="owner")
     pusher.push("group/app", "release-1")
     client = api(gitlab_emulator, gitlab_emulator.personal_token(project, Role.maintainer), "1")
     [repository] = client.repositories()
 
-    assert client.protected_tag_patterns() == [r"release-.*"]
+    rules = client.protected_tag_rules()
+    assert rules is not None
+    assert [(r.tag_name_pattern, r.minimum_access_level_for_delete) for r in rules] == [
+        (r"release-.*", "owner")
+    ]
+    assert client.caller_access_level() == 40
     with pytest.raises(GitLabApiError, match="cannot delete protected tag"):
         client.delete_tag(repository, "release-1")
     assert pusher.registry.tags("group/app") == ["release-1"]

@@ -176,7 +176,8 @@ def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher
     assert counts["GET /projects/:id/registry/protection/tag/rules"] == 1
     assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
     assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
-    assert counts["total"] == 11
+    assert counts["GET /projects/:id/repository/tags"] == 1  # the git tags, one page
+    assert counts["total"] == 12
 
 
 def test_transient_failures_are_retried_and_a_lasting_one_fails_only_its_tag(

@@ -181,7 +181,7 @@ def test_no_protected_default_live_or_latest_tag_is_ever_planned_for_deletion(sc
         assert decision.tag != sweep_rules.protection.default_branch_tag
         assert verdict(decision.tag, sweep_rules.protection).allowed
         assert decision.tag not in live
-        assert not any(p.fullmatch(decision.tag) for p in sweep_rules.gitlab_protected)
+        assert not any(p.search(decision.tag) for p in sweep_rules.gitlab_protected)
         assert not any(p.fullmatch(decision.tag) for p in sweep_rules.exclude)
         if sweep_rules.include:
             assert any(p.fullmatch(decision.tag) for p in sweep_rules.include)

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_cleanup.ci import CiContext
 from registry_cleanup.errors import InputError
-from registry_cleanup.refs import is_valid_tag, parse_image_ref, slugify, with_tag
-from registry_cleanup.safety import SEMVER_PATTERN, ProtectionRules, verdict
+from registry_cleanup.plan import Action, SweepRules, TagInfo, plan
+from registry_cleanup.refs import attached_subject, is_valid_tag, parse_image_ref, slugify, with_tag
+from registry_cleanup.safety import (
+    SEMVER_PATTERN,
+    ProtectionRules,
+    compile_pattern,
+    gitlab_whole_tag,
+    verdict,
+)
 
 settings.register_profile("properties", deadline=None, max_examples=300)
 settings.load_profile("properties")
 
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SLUG_ALPHABET = set(string.ascii_lowercase + string.digits)
 
 
@@ -193,3 +202,83 @@ def test_nested_quantifiers_match_in_linear_time(run: str) -> None:
         default_branch_tag=None, patterns=["(a+)+b"], protect_semver=False
     )
     assert verdict(run + "-x", rules).allowed
+
+
+# -- plan: live refs and attached tags --------------------------------------------------------
+
+digests = st.sampled_from(["sha256:" + c * 64 for c in "0123abcd"])
+ref_names = st.text(alphabet=st.sampled_from("abXY019-_/."), min_size=1, max_size=10)
+
+
+def _attached(digest: str, suffix: str) -> str:
+    return "sha256-" + digest.removeprefix("sha256:") + suffix
+
+
+@st.composite
+def repositories_with_signatures(draw: st.DrawFn) -> tuple[list[TagInfo], list[str], list[str]]:
+    """Tags on a few digests, signature/attestation tags for some of those digests (and for
+    digests no tag has), and the live branches and git tags, some of them owning tags."""
+    branches = draw(st.lists(ref_names, max_size=5))
+    git_tags = draw(st.lists(ref_names, max_size=5))
+    names = draw(st.lists(tag_text, max_size=8))
+    names += [s for s in (slugify(r) for r in branches + git_tags) if s and is_valid_tag(s)]
+    infos = {name: TagInfo(name, digest=draw(digests)) for name in names}
+    for _ in range(draw(st.integers(min_value=0, max_value=6))):
+        name = _attached(draw(digests), draw(st.sampled_from(["", ".sig", ".att", ".sbom"])))
+        infos[name] = TagInfo(name, digest=draw(digests))
+    return list(infos.values()), branches, git_tags
+
+
+@given(repositories_with_signatures(), st.lists(patterns, max_size=2))
+def test_no_signature_is_deleted_while_a_tag_of_its_subject_is_kept(
+    drawn: tuple[list[TagInfo], list[str], list[str]], gitlab_rules: list[str]
+) -> None:
+    infos, branches, git_tags = drawn
+    rules = SweepRules(
+        protection=ProtectionRules.build(default_branch_tag=None),
+        gitlab_protected=tuple(compile_pattern(p) for p in gitlab_rules),
+    )
+    decisions = {d.tag: d for d in plan(infos, branches, rules, NOW, git_tags=git_tags)}
+    kept_digests = {d.digest for d in decisions.values() if d.action is Action.keep}
+    all_digests = {d.digest for d in decisions.values()}
+    for decision in decisions.values():
+        subject = attached_subject(decision.tag)
+        if subject is None or decision.action is not Action.delete:
+            continue
+        assert subject not in kept_digests, decision.reason
+        assert subject in all_digests  # an unknown subject is never a reason to delete
+        # Everything it waits for is deleted in the same run, and is exactly its subject's tags.
+        assert decision.after
+        assert all(decisions[name].action is Action.delete for name in decision.after)
+        assert {decisions[name].digest for name in decision.after} == {subject}
+
+
+@given(repositories_with_signatures())
+def test_no_tag_equal_to_a_live_branch_or_git_tag_slug_is_deleted(
+    drawn: tuple[list[TagInfo], list[str], list[str]],
+) -> None:
+    infos, branches, git_tags = drawn
+    live = {slugify(r) for r in branches + git_tags}
+    rules = SweepRules(protection=ProtectionRules.build(default_branch_tag=None))
+    for decision in plan(infos, branches, rules, NOW, git_tags=git_tags):
+        if decision.tag in live:
+            assert decision.action is Action.keep, decision.reason
+
+
+@given(tag_text, patterns)
+def test_gitlab_rules_keep_every_tag_they_match_anywhere(tag: str, pattern: str) -> None:
+    """GitLab refuses the delete when the rule matches any part of the tag: so does the plan."""
+    rules = SweepRules(
+        protection=ProtectionRules.build(default_branch_tag=None, protect_semver=False),
+        gitlab_protected=(compile_pattern(pattern),),
+    )
+    [decision] = plan([TagInfo(tag)], [], rules, NOW)
+    if re.search(pattern, tag):
+        assert decision.action is Action.keep
+
+
+@given(patterns, tag_text)
+def test_a_pattern_sent_to_gitlab_means_the_whole_tag_there(pattern: str, tag: str) -> None:
+    """GitLab builds \\A#{regex}\\z; what we send matches exactly where our fullmatch does."""
+    built = compile_pattern(rf"\A{gitlab_whole_tag(pattern)}\z")
+    assert (built.search(tag) is not None) == (re.fullmatch(pattern, tag) is not None)

@@ -77,7 +77,7 @@ def test_log_progress_prints_at_start_every_interval_and_at_the_end():
         ({"name_regex": "a(?!b)"}, "RE2"),
         ({"name_regex_keep": "(a)\\1"}, "RE2"),
         ({"name_regex": "("}, "not a valid regular expression"),
-        ({"name_regex": "x" * 256}, "longer than 255"),
+        ({"name_regex": "x" * 252}, "longer than 251 characters"),
     ],
 )
 def test_policy_values_outside_gitlabs_sets_are_refused(attributes, message):
@@ -105,3 +105,10 @@ def test_help_and_delete_do_not_load_python_gitlab_or_rich_progress(args):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_policy_regexes_are_sent_grouped_so_gitlab_reads_the_whole_tag():
+    sent = validate({"name_regex": "review-.*|feature-.*", "name_regex_keep": "v.*|main"})
+    assert sent == {"name_regex": "(?:review-.*|feature-.*)", "name_regex_keep": "(?:v.*|main)"}
+    assert validate({"name_regex_keep": ""}) == {"name_regex_keep": ""}
+    assert validate({"name_regex": "x" * 251})["name_regex"] == "(?:" + "x" * 251 + ")"

@@ -35,7 +35,8 @@ Examples:
   GITLAB_TOKEN=... registry-cleanup sweep --api-url https://gitlab.example.com/api/v4 \\
       --project group/app --repository group/app/worker --json
 
-Exit codes: 0 done; 1 a deletion failed or the guard refused; 2 bad input.
+Exit codes: 0 done; 1 a deletion failed, the guard refused, or the git tags could not be
+listed; 2 bad input.
 """
 
 
@@ -147,7 +148,12 @@ def sweep(
         ),
     ] = None,
 ) -> None:
-    """Delete tags whose branch no longer exists (dry run unless --delete)."""
+    """Delete tags whose branch or git tag no longer exists (dry run unless --delete).
+
+    Signature, attestation and SBOM tags (sha256-<digest>.sig/.att/.sbom) go with the last tags
+    of their image. GitLab's protected container tag rules are matched as GitLab does
+    (anywhere in the tag); --protect, --include and --exclude match the whole tag.
+    """
     from registry_cleanup.durations import parse_count, parse_duration
     from registry_cleanup.sweep import SweepOptions
 
