@@ -138,6 +138,10 @@ def test_delete_repository_asks_unless_yes(
     confirmed = run_cli("delete-repository", "--yes", env=env)
 
     assert confirmed.returncode == 0, confirmed.stderr
+    assert "scheduled: GitLab is deleting" in confirmed.stdout
+    # GitLab only schedules the deletion (202); its worker deletes the tags later.
+    assert [r.status for r in project.repositories] == ["delete_scheduled"]
+    assert gitlab_emulator.run_scheduled_deletions() == 1
     assert pusher.registry.tags(REPO) == []
     assert project.repositories == []
 
@@ -150,7 +154,7 @@ def test_delete_repository_asks_at_a_terminal(gitlab_emulator: GitLabEmulator, p
 
     assert code == 0, screen
     assert "scheduled: GitLab is deleting" in screen
-    assert pusher.registry.tags(REPO) == []
+    assert [r.status for r in project.repositories] == ["delete_scheduled"]
 
 
 def terminal_env(env: dict[str, str]) -> dict[str, str]:
