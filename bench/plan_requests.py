@@ -19,7 +19,8 @@ import argparse
 import math
 from collections.abc import Sequence
 
-from bench.common import base_env, header, ratio_line, run, stack, timed, tool
+from bench.common import FLAVOURS, base_env, header, ratio_line, run, stack, timed, tool
+from devkit.local_registry import FlavourName
 from devkit.seeding import seed_tags
 from registry_cleanup.gitlab_api import GRAPHQL_PAGE
 from tests.fakes.gitlab_emulator import Role
@@ -28,11 +29,11 @@ CONSTANT = 5  # repositories, git tags, protected tag rules, and slack for an ex
 BRANCH_ROUTE = "GET /projects/:id/repository/branches"
 
 
-def count_requests(tags: int, graphql: bool) -> tuple[int, int, float]:
+def count_requests(tags: int, graphql: bool, flavour: FlavourName) -> tuple[int, int, float]:
     """(requests in all, branch list pages, seconds) for one dry-run sweep over ``tags``."""
     branches = ["main"] + [f"feature-{n:06d}" for n in range(max(tags // 5 - 1, 0))]
     every = branches + [f"gone-{n:06d}" for n in range(tags - len(branches))]
-    with stack("loopback") as s:
+    with stack("loopback", flavour) as s:
         s.emulator.graphql_enabled = graphql
         seed_tags(s.pusher, "bench/app", every, images=10)
         project = s.emulator.add_project("bench/app", default_branch="main", branches=branches)
@@ -53,6 +54,7 @@ def count_requests(tags: int, graphql: bool) -> tuple[int, int, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tags", type=int, action="append")
+    parser.add_argument("--flavour", action="append", choices=FLAVOURS)
     parser.add_argument(
         "--rest-up-to",
         type=int,
@@ -62,21 +64,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     sizes = args.tags or [1000, 10000]
+    flavours: list[FlavourName] = args.flavour or list(FLAVOURS)
 
     header("API requests to plan a sweep with --older-than 7d")
     ratios = []
-    for tags in sizes:
-        total, branch_pages, seconds = count_requests(tags, graphql=True)
-        bound = math.ceil(tags / GRAPHQL_PAGE) + branch_pages + CONSTANT
-        line = f"N={tags}: {total} requests ({branch_pages} branch pages) in {seconds:.1f} s"
-        print(f"{line}; bound N/{GRAPHQL_PAGE} + branch pages + {CONSTANT} = {bound}")
-        if tags <= args.rest_up_to:
-            rest_total, _, rest_seconds = count_requests(tags, graphql=False)
-            rest = f"{rest_total} requests in {rest_seconds:.1f} s"
-            print(f"N={tags} without GraphQL (REST only): {rest}")
-        ratios.append((tags, total, bound))
-    for tags, total, bound in ratios:
-        print(ratio_line(f"requests / bound, N={tags}", total / bound, "<= 1", total <= bound))
+    for flavour in flavours:
+        for tags in sizes:
+            total, branch_pages, seconds = count_requests(tags, True, flavour)
+            bound = math.ceil(tags / GRAPHQL_PAGE) + branch_pages + CONSTANT
+            line = f"{flavour} N={tags}: {total} requests ({branch_pages} branch pages)"
+            print(
+                f"{line} in {seconds:.1f} s; bound N/{GRAPHQL_PAGE} + pages + {CONSTANT} = {bound}"
+            )
+            if tags <= args.rest_up_to:
+                rest_total, _, rest_seconds = count_requests(tags, False, flavour)
+                rest = f"{rest_total} requests in {rest_seconds:.1f} s"
+                print(f"{flavour} N={tags} without GraphQL (REST only): {rest}")
+            ratios.append((flavour, tags, total, bound))
+    for flavour, tags, total, bound in ratios:
+        name = f"requests / bound, {flavour}, N={tags}"
+        print(ratio_line(name, total / bound, "<= 1", total <= bound))
 
 
 if __name__ == "__main__":
