@@ -67,6 +67,7 @@ WATCHED_IMPORTS = (
     "typer",
     "rich.progress",
 )
+PER_TAG_ROUTES = frozenset({"tag details", "delete tag"})
 GAP_SECONDS = 0.005  # shorter pauses between requests are the client's own bookkeeping
 
 
@@ -142,29 +143,33 @@ def summary(events: Sequence[Event], exited: float) -> list[str]:
     if not events:
         return [f"no requests; the command took {exited:.2f} s"]
     first, last_end = events[0].start, max(e.end for e in events)
-    deletes = [e for e in events if e.route == "delete tag"]
-    plan_end = deletes[0].start if deletes else last_end
+    # Planning ends with the last listing request (everything but the per-tag routes): after
+    # it, only the per-tag work of the deletions remains.
+    listing = [e for e in events if e.route not in PER_TAG_ROUTES]
+    plan_end = max((e.end for e in listing), default=first)
     planning = [e for e in events if e.start < plan_end]
     deleting = [e for e in events if e.start >= plan_end]
+    deletes = [e for e in events if e.route == "delete tag"]
     lines.append(f"command: {exited:.2f} s from launch to exit, {len(events)} API requests")
     lines.append(f"  start-up before the first request (Python, imports, config): {first:.2f} s")
-    lines.append(
-        f"  planning, first request to first delete: {plan_end - first:.2f} s, "
-        f"{len(planning)} requests: {dict(Counter(e.route for e in planning))}"
-    )
-    if deletes:
-        delete_end = max(e.end for e in deletes)
-        mean, most = in_flight(deletes, plan_end, delete_end)
-        lines.append(
-            f"  deleting, first delete to last answer: {delete_end - plan_end:.2f} s, "
-            f"{len(deleting)} requests: {dict(Counter(e.route for e in deleting))}"
-        )
-        lines.append(f"    in flight while deleting: mean {mean:.2f}, at most {most}")
-        per_delete = median([e.end - e.start for e in deletes])
-        lines.append(f"    one delete request: median {per_delete * 1000:.0f} ms")
-    lines.append(f"  after the last answer until exit: {exited - last_end:.2f} s")
     mean, most = in_flight(planning, first, plan_end)
-    lines.append(f"  in flight while planning: mean {mean:.2f}, at most {most}")
+    lines.append(
+        f"  planning, first request to the last listing answer: {plan_end - first:.2f} s, "
+        f"{len(planning)} requests, in flight mean {mean:.2f}, at most {most}: "
+        f"{dict(Counter(e.route for e in planning))}"
+    )
+    if deleting:
+        delete_end = max(e.end for e in deleting)
+        mean, most = in_flight(deleting, plan_end, delete_end)
+        lines.append(
+            f"  deleting, last listing answer to last answer: {delete_end - plan_end:.2f} s, "
+            f"{len(deleting)} requests, in flight mean {mean:.2f}, at most {most}: "
+            f"{dict(Counter(e.route for e in deleting))}"
+        )
+        for route in sorted({e.route for e in deleting}):
+            durations = [e.end - e.start for e in deleting if e.route == route]
+            lines.append(f"    one {route} request: median {median(durations) * 1000:.0f} ms")
+    lines.append(f"  after the last answer until exit: {exited - last_end:.2f} s")
     busy = busy_intervals(events)
     gaps = [
         (a_end, b_start)
@@ -184,9 +189,14 @@ def summary(events: Sequence[Event], exited: float) -> list[str]:
         )
     reads = detail_reads(events)
     twice = sum(1 for count in reads.values() if count > 1)
+    graphql_pages = sum(1 for e in planning if e.route == "GraphQL")
     lines.append(
-        f"  tag details read: {sum(reads.values())} for {len(reads)} tags, "
-        f"{twice} read more than once"
+        f"  tag details read over REST: {sum(reads.values())} for {len(reads)} tags, "
+        f"{twice} of them more than once; the plan had read every tag's digest already "
+        f"from {graphql_pages} GraphQL pages"
+        if graphql_pages
+        else f"  tag details read over REST: {sum(reads.values())} for {len(reads)} tags, "
+        f"{twice} of them more than once (no GraphQL)"
     )
     if deletes:
         lines.append(f"  API requests per deleted tag: {len(events) / len(deletes):.2f}")
