@@ -58,7 +58,11 @@ class Timed:
 
 
 class TimedProxy(FaultProxy):
-    """The latency proxy, also keeping when each request started and ended: the timeline."""
+    """The latency proxy, also keeping when each request started and ended: the timeline.
+
+    It hooks FaultProxy's own per-request steps (``_serve_request``, ``_record``) rather than
+    changing the proxy the tests share; tests/integration/test_bench_smoke.py runs it.
+    """
 
     def __init__(self, upstream: str, **kwargs: Any) -> None:
         super().__init__(upstream, **kwargs)

@@ -205,6 +205,66 @@ def limit_row(limit: Limit, note: str = "") -> str:
     )
 
 
+def ratio_lines(
+    rows: Sequence[Row],
+    flavours: Sequence[FlavourName],
+    vias: Sequence[str],
+    limit: Limit,
+    network: str,
+) -> list[str]:
+    """Per registry and way: the sweep against the loop, regbot's best and the limit."""
+    ratios: list[str] = []
+    for flavour in flavours:
+        by_name = {r.contender: r for r in rows if r.flavour == flavour and r.end_state_ok}
+        timed_rows = {n: r.seconds for n, r in by_name.items() if r.seconds is not None}
+        loop = timed_rows.get("regctl tag rm loop")
+        bots = {n: t for n, t in timed_rows.items() if n.startswith("regbot")}
+        for via in vias:
+            mine = next(
+                (t for n, t in timed_rows.items() if n.startswith(f"sweep --via {via}")), None
+            )
+            if mine is None:
+                ratios.append(
+                    ratio_line(
+                        f"sweep --via {via} on {flavour}: failed or differs", 0, "runs", False
+                    )
+                )
+                continue
+            where = f"{flavour_label(flavour)}, {network}"
+            if loop is not None:
+                goal = LOOP_GOALS[network]
+                value = loop / mine
+                ratios.append(
+                    ratio_line(
+                        f"regctl loop / sweep --via {via}, {where}",
+                        value,
+                        f">= {goal}x",
+                        value >= goal,
+                    )
+                )
+            if bots:
+                best_name, best = min(bots.items(), key=lambda item: item[1])
+                value = best / mine
+                ratios.append(
+                    ratio_line(
+                        f"regbot best ({best_name}) / sweep --via {via}, {where}",
+                        value,
+                        f">= {REGBOT_GOAL}",
+                        value >= REGBOT_GOAL,
+                    )
+                )
+            value = mine / limit.seconds
+            ratios.append(
+                ratio_line(
+                    f"sweep --via {via} / modelled limit, {where}",
+                    value,
+                    f"<= {LIMIT_GOAL}",
+                    value <= LIMIT_GOAL,
+                )
+            )
+    return ratios
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", choices=NETWORKS, default="loopback")
@@ -254,56 +314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # What the sweep could reach at its highest setting, beside regbot's many scripts.
         print(limit_row(replace(limit, concurrency=MAX_CONCURRENCY), "at the maximum"))
     print(f"{load_average()} at the end")
-    ratios: list[str] = []
-    for flavour in flavours:
-        by_name = {r.contender: r for r in rows if r.flavour == flavour and r.end_state_ok}
-        timed_rows = {n: r.seconds for n, r in by_name.items() if r.seconds is not None}
-        loop = timed_rows.get("regctl tag rm loop")
-        bots = {n: t for n, t in timed_rows.items() if n.startswith("regbot")}
-        for via in vias:
-            mine = next(
-                (t for n, t in timed_rows.items() if n.startswith(f"sweep --via {via}")), None
-            )
-            if mine is None:
-                ratios.append(
-                    ratio_line(
-                        f"sweep --via {via} on {flavour}: failed or differs", 0, "runs", False
-                    )
-                )
-                continue
-            where = f"{flavour_label(flavour)}, {args.network}"
-            if loop is not None:
-                goal = LOOP_GOALS[args.network]
-                value = loop / mine
-                ratios.append(
-                    ratio_line(
-                        f"regctl loop / sweep --via {via}, {where}",
-                        value,
-                        f">= {goal}x",
-                        value >= goal,
-                    )
-                )
-            if bots:
-                best_name, best = min(bots.items(), key=lambda item: item[1])
-                value = best / mine
-                ratios.append(
-                    ratio_line(
-                        f"regbot best ({best_name}) / sweep --via {via}, {where}",
-                        value,
-                        f">= {REGBOT_GOAL}",
-                        value >= REGBOT_GOAL,
-                    )
-                )
-            value = mine / limit.seconds
-            ratios.append(
-                ratio_line(
-                    f"sweep --via {via} / modelled limit, {where}",
-                    value,
-                    f"<= {LIMIT_GOAL}",
-                    value <= LIMIT_GOAL,
-                )
-            )
-    for line in ratios:
+    for line in ratio_lines(rows, flavours, vias, limit, args.network):
         print(line)
     ours_wrong = [r for r in rows if r.contender.startswith("sweep") and not r.end_state_ok]
     if ours_wrong:

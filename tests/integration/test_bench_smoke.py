@@ -126,11 +126,16 @@ def test_timeline_summary_measures_concurrency_and_gaps() -> None:
         event(1.4, 1.6, "delete tag"),
         event(1.5, 1.6, "tag details"),
     ]
+    text = "\n".join(sweep_timeline.summary(events, exited=2.0))
+    assert "planning, first request to the last listing answer: 0.40 s, 2 requests" in text
+    assert (
+        "deleting, last listing answer to last answer: 0.20 s, 3 requests, "
+        "in flight mean 2.50, at most 3" in text
+    )
     mean, most = sweep_timeline.in_flight(events[2:], 1.4, 1.6)
     assert mean == pytest.approx(2.5)
     assert most == 3
     assert sweep_timeline.busy_intervals(events) == [(1.0, 1.1), (1.3, 1.6)]
-    text = "\n".join(sweep_timeline.summary(events, exited=2.0))
     assert "before the first request (Python, imports, config): 1.00 s" in text
     assert "0.20 s in 1 gaps" in text
     assert "200 ms at 1.10 s, after repository list before GraphQL" in text
@@ -151,7 +156,7 @@ def test_sweep_timeline_records_every_request_of_one_sweep(
     assert {"repository list", "GraphQL", "branch page"} <= set(routes), routes
     assert all(e["start"] <= e["end"] for e in events)
     assert "requests from the client straight to the registry: 0" in output
-    assert "in flight while deleting: mean" in output
+    assert "  deleting, last listing answer to last answer:" in output
 
 
 @pytest.mark.usefixtures("regctl_binary", "both_registry_binaries")
