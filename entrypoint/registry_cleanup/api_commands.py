@@ -137,16 +137,22 @@ def find_repository(api: GitLabApi, name: str | None) -> Repository:
     )
 
 
-def run_delete_via_api(settings: ApiSettings, request: DeleteRequest, json_output: bool) -> int:
+def run_delete_via_api(
+    settings: ApiSettings, request: DeleteRequest, json_output: bool, *, report: Path | None = None
+) -> int:
     """``delete --via api``: deletion.delete_tag's steps over GitLab's single-tag endpoint."""
     from registry_cleanup.api_store import ApiTagStore
     from registry_cleanup.deletion import delete_tag
+    from registry_cleanup.report import delete_document, write_document
 
     api = settings.connect()
     location = request.target.repository_ref
     repository = find_repository(api, location)
     store = ApiTagStore(api, repository)
     outcome = delete_tag(request, store)
+    if report is not None:
+        document = delete_document(outcome, request.target, dry_run=request.dry_run)
+        write_document(report, document)
     if json_output:
         typer.echo(outcome.as_json())
     elif not outcome.status.is_failure:
