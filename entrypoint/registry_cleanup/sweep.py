@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from registry_cleanup.api_store import ApiTagStore
@@ -267,7 +267,10 @@ class Sweep:
             return _entry(
                 repo, decision, Status.skipped.value, "GitLab refused: protected container tag"
             )
-        return _entry(repo, decision, outcome.status.value, outcome.reason)
+        entry = _entry(repo, decision, outcome.status.value, outcome.reason)
+        # The digest the delete resolved: the plan knows it only when an age rule applied,
+        # and a report without it could not be undone (restore).
+        return replace(entry, digest=outcome.digest or entry.digest)
 
 
 def _entry(repo: Repository, decision: Decision, status: str, reason: str) -> SweepEntry:
