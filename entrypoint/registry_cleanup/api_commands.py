@@ -20,10 +20,12 @@ import typer
 from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from registry_cleanup.deletion import DeleteRequest
     from registry_cleanup.gitlab_api import GitLabApi, Repository
     from registry_cleanup.regctl import RegctlSession, TlsMode
-    from registry_cleanup.sweep import SweepOptions
+    from registry_cleanup.sweep import SweepOptions, SweepResult
 
 
 @dataclass(frozen=True)
@@ -86,18 +88,106 @@ def run_sweep(
     json_output: bool,
     report: Path | None,
     registry: RegistryLogin | None = None,
+    plan_out: Path | None = None,
 ) -> int:
+    from datetime import UTC, datetime
+
     from registry_cleanup.progress import progress_for
     from registry_cleanup.sweep import Sweep
-    from registry_cleanup.sweep_report import as_json, print_table, summary_line, write_report
 
     api = settings.connect()
     progress = progress_for(sys.stderr, in_ci=in_ci())
+    # The plan's time is when its listing began: its age counts from what it saw.
+    started = datetime.now(UTC).replace(microsecond=0)
     if registry is None:
         result = Sweep(api, options, progress).run()
     else:
         with registry.session() as session:
             result = Sweep(api, options, progress, store_for=lambda _: session).run()
+    if plan_out is not None:
+        _write_plan(plan_out, settings, options, result, started)
+    return _show_sweep(result, json_output=json_output, report=report)
+
+
+def _write_plan(
+    path: Path, settings: ApiSettings, options: SweepOptions, result: SweepResult, started: datetime
+) -> None:
+    from registry_cleanup.plan_file import instance_of, plan_document
+    from registry_cleanup.report import write_document
+    from registry_cleanup.sweep_report import as_document
+
+    document = plan_document(
+        as_document(result),
+        instance=instance_of(settings.url or ""),
+        project=settings.project or "",
+        repositories=result.repositories,
+        options=options,
+        created_at=started,
+    )
+    write_document(path, document)
+
+
+def run_apply(
+    settings: ApiSettings,
+    plan_path: Path,
+    *,
+    max_age: str,
+    trust_branch_list: bool,
+    concurrency: int | None,
+    json_output: bool,
+    report: Path | None,
+    registry: RegistryLogin | None = None,
+) -> int:
+    """``sweep --apply``: check the plan against this instance, project and time, then apply."""
+    from datetime import UTC, datetime
+
+    from registry_cleanup.durations import parse_duration
+    from registry_cleanup.plan_file import check_plan, instance_of, read_plan
+    from registry_cleanup.progress import progress_for
+    from registry_cleanup.sweep_apply import apply_plan
+
+    limit = parse_duration(max_age, option="--max-plan-age")
+    plan = read_plan(plan_path)
+    api = settings.connect()  # no request yet: it only checks the URL, project and token
+    check_plan(
+        plan,
+        instance=instance_of(settings.url or ""),
+        project=settings.project or "",
+        now=datetime.now(UTC),
+        max_age=limit,
+    )
+    progress = progress_for(sys.stderr, in_ci=in_ci())
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    if registry is None:
+        result = apply_plan(
+            api,
+            plan,
+            progress,
+            now=now,
+            trust_branch_list=trust_branch_list,
+            concurrency=concurrency,
+        )
+    else:
+        with registry.session() as session:
+            result = apply_plan(
+                api,
+                plan,
+                progress,
+                now=now,
+                trust_branch_list=trust_branch_list,
+                concurrency=concurrency,
+                store_for=lambda _: session,
+            )
+    return _show_sweep(result, json_output=json_output, report=report)
+
+
+def _show_sweep(result: SweepResult, *, json_output: bool, report: Path | None) -> int:
+    """A sweep's (or an apply's) report file, table or JSON, notes, guard and summary line."""
+    from registry_cleanup.sweep_report import as_json, print_table, summary_line, write_report
+
     if report is not None:
         write_report(report, result)
     if json_output:

@@ -50,6 +50,9 @@ class SweepOptions:
     delete: bool = False
     trust_branch_list: bool = False
     concurrency: int = 4
+    # Fetch the digest of every tag that may go even without an age rule (sweep --plan-out):
+    # a plan is applied only to tags still at the digest it recorded.
+    record_digests: bool = False
 
     def __post_init__(self) -> None:
         # A bad pattern is refused before the first request, not after listing every tag.
@@ -82,6 +85,7 @@ class SweepResult:
     refused: bool = False
     notes: list[str] = field(default_factory=list)
     entries: list[SweepEntry] = field(default_factory=list)
+    repositories: list[Repository] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(entry.status for entry in self.entries)
@@ -123,6 +127,7 @@ class Sweep:
         options = self._options
         result = SweepResult(project=self._api.project_ref, dry_run=not options.delete)
         repositories = self._select(self._api.repositories())
+        result.repositories = repositories
         # With an age rule, one GraphQL pass lists the tags with their creation times (100 per
         # request); without one, or where GraphQL is unavailable, the REST tag list names them.
         needs_age = SweepRules(
@@ -223,7 +228,7 @@ class Sweep:
     ) -> list[TagInfo]:
         """Tags as plan() wants them; creation times are fetched for orphans only (unless the
         listing already brought them)."""
-        if not rules.needs_age or not candidates:
+        if not (rules.needs_age or self._options.record_digests) or not candidates:
             return [TagInfo(name) for name in names]
 
         details = known
@@ -238,6 +243,12 @@ class Sweep:
                 infos.append(TagInfo(name, created_at=found.created_at, digest=found.digest))
             # else: the tag vanished since the listing and needs no decision.
         return infos
+
+    def delete_decisions(
+        self, work: Sequence[tuple[Repository, Decision]], protection: ProtectionRules
+    ) -> list[SweepEntry]:
+        """Carry out decisions made earlier (sweep --apply), with the same safe delete as run."""
+        return self._delete_all([_Work(repo, decision) for repo, decision in work], protection)
 
     def _delete_all(self, work: Sequence[_Work], protection: ProtectionRules) -> list[SweepEntry]:
         self._progress.start(len(work), "sweep: deleting")
