@@ -89,6 +89,7 @@ def run_sweep(
     report: Path | None,
     registry: RegistryLogin | None = None,
     plan_out: Path | None = None,
+    html: Path | None = None,
 ) -> int:
     from datetime import UTC, datetime
 
@@ -104,19 +105,23 @@ def run_sweep(
     else:
         with registry.session() as session:
             result = Sweep(api, options, progress, store_for=lambda _: session).run()
+    plan = None
     if plan_out is not None:
-        _write_plan(plan_out, settings, options, result, started)
-    return _show_sweep(result, json_output=json_output, report=report)
+        from registry_cleanup.report import write_document
+
+        plan = _plan(settings, options, result, started)
+        write_document(plan_out, plan)
+    outputs = _Outputs(json_output, report, html)
+    return _show_sweep(result, outputs, api, document=plan)
 
 
-def _write_plan(
-    path: Path, settings: ApiSettings, options: SweepOptions, result: SweepResult, started: datetime
-) -> None:
+def _plan(
+    settings: ApiSettings, options: SweepOptions, result: SweepResult, started: datetime
+) -> dict[str, Any]:
     from registry_cleanup.plan_file import instance_of, plan_document
-    from registry_cleanup.report import write_document
     from registry_cleanup.sweep_report import as_document
 
-    document = plan_document(
+    return plan_document(
         as_document(result),
         instance=instance_of(settings.url or ""),
         project=settings.project or "",
@@ -124,7 +129,6 @@ def _write_plan(
         options=options,
         created_at=started,
     )
-    write_document(path, document)
 
 
 def run_apply(
@@ -137,6 +141,7 @@ def run_apply(
     json_output: bool,
     report: Path | None,
     registry: RegistryLogin | None = None,
+    html: Path | None = None,
 ) -> int:
     """``sweep --apply``: check the plan against this instance, project and time, then apply."""
     from datetime import UTC, datetime
@@ -181,17 +186,44 @@ def run_apply(
                 concurrency=concurrency,
                 store_for=lambda _: session,
             )
-    return _show_sweep(result, json_output=json_output, report=report)
+    from registry_cleanup.sweep_report import as_document
+
+    applied = {
+        **as_document(result),
+        "kind": "apply",
+        "plan": {"file": str(plan_path), "created_at": plan.created_at.isoformat()},
+    }
+    return _show_sweep(result, _Outputs(json_output, report, html), api, document=applied)
 
 
-def _show_sweep(result: SweepResult, *, json_output: bool, report: Path | None) -> int:
-    """A sweep's (or an apply's) report file, table or JSON, notes, guard and summary line."""
-    from registry_cleanup.sweep_report import as_json, print_table, summary_line, write_report
+@dataclass(frozen=True)
+class _Outputs:
+    json_output: bool
+    report: Path | None
+    html: Path | None
 
-    if report is not None:
-        write_report(report, result)
-    if json_output:
-        typer.echo(as_json(result))
+
+def _show_sweep(
+    result: SweepResult,
+    outputs: _Outputs,
+    api: GitLabApi,
+    *,
+    document: dict[str, Any] | None = None,
+) -> int:
+    """A sweep's (plan's, apply's) report file, page, table or JSON, notes, guard, summary."""
+    from registry_cleanup.report import write_document
+    from registry_cleanup.sweep_report import as_document, print_table, summary_line
+
+    shown = document if document is not None else as_document(result)
+    if outputs.report is not None:
+        write_document(outputs.report, shown)
+    if outputs.html is not None:
+        from registry_cleanup.report_html import write_html
+
+        sizes = {repo.location: api.repository_size(repo) for repo in result.repositories}
+        write_html(outputs.html, shown, sizes)
+    if outputs.json_output:
+        typer.echo(json.dumps(shown, indent=2))
     else:
         print_table(result, sys.stdout)
     for note in result.notes:

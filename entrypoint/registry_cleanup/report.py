@@ -56,12 +56,17 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def write_document(path: Path, document: Mapping[str, Any]) -> None:
-    """Write a JSON document atomically, so an artifact is never half written."""
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically, so an artifact is never half written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n")
+    partial.write_text(text)
     os.replace(partial, path)
+
+
+def write_document(path: Path, document: Mapping[str, Any]) -> None:
+    """Write a JSON document atomically."""
+    write_text(path, json.dumps(document, indent=2) + "\n")
 
 
 def delete_document(outcome: Outcome, target: ImageRef, *, dry_run: bool) -> dict[str, Any]:

@@ -182,6 +182,17 @@ def sweep(
             help="--apply refuses a plan older than AGE.",
         ),
     ] = DEFAULT_MAX_PLAN_AGE,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            envvar="REGISTRY_CLEANUP_HTML",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write the report as one self-contained HTML page (plan, result or apply).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Delete tags whose branch no longer exists (dry run unless --delete)."""
     from registry_cleanup.durations import parse_count, parse_duration
@@ -208,6 +219,7 @@ def sweep(
                 json_output=json_output,
                 report=report,
                 registry=registry,
+                html=html,
             )
         )
 
@@ -235,5 +247,6 @@ def sweep(
             report=report,
             registry=registry,
             plan_out=plan_out,
+            html=html,
         )
     )
