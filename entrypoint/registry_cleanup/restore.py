@@ -191,7 +191,7 @@ def restore_one(item: Deleted, store: RestoreStore, *, dry_run: bool) -> Restore
     if not store.manifest_exists(ref.at_digest(digest)):
         return outcome(
             RestoreStatus.garbage_collected,
-            "garbage-collected: the registry no longer holds this image; rebuild and push it",
+            "the registry no longer holds this image; rebuild and push it",
         )
     if dry_run:
         return outcome(

@@ -175,7 +175,7 @@ def test_garbage_collected_image_says_rebuild_and_the_rest_is_restored(
     assert gone.returncode == 1
     assert gone.stdout == (
         f"garbage-collected: {registry.host}/{REPO}:feature-gone ({collected}): "
-        "garbage-collected: the registry no longer holds this image; rebuild and push it\n"
+        "the registry no longer holds this image; rebuild and push it\n"
     )
     assert "feature-gone" not in registry.tags(REPO)
     assert kept.returncode == 0, kept.output
