@@ -53,8 +53,9 @@ def test_plan_records_where_when_how_and_every_decision(
 ) -> None:
     project, digests = seed(gitlab_emulator, pusher)
     before = pusher.registry.tags(REPO)
+    env = env_for(gitlab_emulator, project)
 
-    plan = make_plan(run_cli, env_for(gitlab_emulator, project), tmp_path / "plan.json")
+    plan = make_plan(run_cli, env, tmp_path / "plan.json")
 
     assert pusher.registry.tags(REPO) == before, "--plan-out changed the registry"
     assert plan["kind"] == "plan"
@@ -74,6 +75,7 @@ def test_plan_records_where_when_how_and_every_decision(
         assert tags[tag]["reason"].startswith("no branch has this slug")
     assert tags["feature-live"]["status"] == "kept"
     assert tags["feature-live"]["reason"] == "branch 'feature/live' still exists"
+    assert env["GITLAB_TOKEN"] not in (tmp_path / "plan.json").read_text()
 
 
 def test_apply_deletes_only_what_is_unchanged_since_the_plan(
