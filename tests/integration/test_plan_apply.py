@@ -16,6 +16,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from tests.conftest import RunCli, ci_env
+from tests.fakes.fixtures import TokenAuth
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 
 REPO = "group/app"
@@ -222,3 +223,52 @@ def test_plan_out_with_delete_and_a_missing_plan_are_input_errors(
     assert "cannot read plan" in missing.stderr
     assert pusher.registry.tags(REPO) == before
     assert not (tmp_path / "p.json").exists()
+
+
+def test_apply_through_the_registry_with_a_job_token(
+    token_auth: TokenAuth, run_cli: RunCli, tmp_path: Path
+) -> None:
+    emulator, registry, pusher = token_auth.emulator, token_auth.registry, token_auth.pusher
+    project, digests = seed(emulator, pusher)
+    job_token = emulator.job_token(project, Role.developer)
+    env = {
+        "CI_API_V4_URL": emulator.url,
+        "CI_PROJECT_ID": str(project.id),
+        "CI_JOB_TOKEN": job_token,
+        "CI_REGISTRY": registry.host,
+        "CI_REGISTRY_USER": "gitlab-ci-token",
+        "CI_REGISTRY_PASSWORD": job_token,
+        "REGISTRY_CLEANUP_TLS": "disabled",
+    }
+    plan = tmp_path / "plan.json"
+    make_plan(run_cli, env, plan)
+    newer = pusher.push(REPO, "gone-pushed-again", seed="a newer pipeline")
+
+    # One delete at a time, as in test_registry_tokens: distribution 2.8 races otherwise.
+    applied = run_cli(
+        "sweep",
+        "--apply",
+        str(plan),
+        "--via",
+        "registry",
+        "--concurrency",
+        "1",
+        "--json",
+        env=env,
+    )
+
+    assert applied.returncode == 0, applied.output
+    assert registry.tags(REPO) == ["feature-live", "gone-pushed-again", "main"]
+    assert registry.digest(REPO, "gone-pushed-again") == newer
+    assert emulator.count("DELETE /projects/:id/registry/repositories/:rid/tags/:tag") == 0
+    statuses = {t["tag"]: t["status"] for t in json.loads(applied.stdout)["tags"]}
+    assert statuses == {
+        "main": "kept",
+        "feature-live": "kept",
+        "gone-pushed-again": "skipped",
+        "gone-removed": "deleted",
+        "gone-unchanged": "deleted",
+        "gone-branch-back": "deleted",
+    }
+    assert set(digests) == set(statuses)
+    assert job_token not in applied.output
