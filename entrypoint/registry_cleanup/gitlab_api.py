@@ -328,9 +328,10 @@ class GitLabApi:
     def repository_size(self, repository: Repository) -> int | None:
         """The repository's size in bytes, where GitLab reports it, else None.
 
-        ``GET /registry/repositories/:id?size=true`` (lib/api/container_repositories.rb); GitLab
-        knows sizes only with the registry's metadata database (GitLab.com), and this route is
-        not one of the project routes a job token may use, so None is common and not an error.
+        ``GET /registry/repositories/:id?size=true`` (lib/api/container_repositories.rb). GitLab
+        knows sizes only with the registry's metadata database (GitLab.com), and that route
+        declares no ``job_token_allowed`` (read as: a job token is refused), so None is common
+        and not an error.
         """
         try:
             with self._errors(f"read the size of {repository.location}", Role.reporter):
