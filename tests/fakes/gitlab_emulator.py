@@ -43,7 +43,7 @@ from typing import Any
 
 from devkit.local_registry import free_port
 from devkit.service import Service
-from tests.fakes.registry_store import RegistryStore
+from tests.fakes.registry_store import RegistryStore, TagDeleteFailed
 from tests.fakes.registry_tokens import TokenIssuer
 
 
@@ -632,7 +632,11 @@ class GitLabEmulator(Service):
             # Projects::ContainerRepository::Gitlab::DeleteTagsService::PROTECTED_TAGS_ERROR_MESSAGE
             raise _forbidden("cannot delete protected tag(s)")
         # GitLab's DeleteTagsService counts a tag the registry no longer has as deleted.
-        self.store.delete_tag(repository.path, tag)
+        try:
+            self.store.delete_tag(repository.path, tag)
+        except TagDeleteFailed as error:
+            # The registry failed the delete: the route's `else bad_request!`.
+            raise ApiError(400, "400 Bad Request") from error
         return 200, None, {}
 
     def bulk_delete(
