@@ -79,6 +79,7 @@ def test_plan_records_where_when_how_and_every_decision(
     assert env["GITLAB_TOKEN"] not in (tmp_path / "plan.json").read_text()
 
 
+@pytest.mark.both_registries
 def test_apply_deletes_only_what_is_unchanged_since_the_plan(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -225,6 +226,7 @@ def test_plan_out_with_delete_and_a_missing_plan_are_input_errors(
     assert not (tmp_path / "p.json").exists()
 
 
+@pytest.mark.both_registries
 def test_apply_through_the_registry_with_a_job_token(
     token_auth: TokenAuth, run_cli: RunCli, tmp_path: Path
 ) -> None:

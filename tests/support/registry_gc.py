@@ -14,9 +14,10 @@ from devkit.local_registry import LocalRegistry, find_registry_binary
 
 def garbage_collect(registry: LocalRegistry) -> str:
     """Stop the registry, collect untagged manifests and unreferenced blobs, start it again."""
-    binary = find_registry_binary()
+    # The flavour's own collector: it knows the storage layout of the release that wrote it.
+    binary = find_registry_binary(registry.flavour)
     if binary is None:
-        raise RuntimeError("docker-registry is not installed")
+        raise RuntimeError(f"registry {registry.flavour} is not installed")
     registry.stop()
     try:
         completed = subprocess.run(
