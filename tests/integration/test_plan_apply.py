@@ -73,7 +73,7 @@ def test_plan_records_where_when_how_and_every_decision(
     for tag in ORPHANS:
         # Without an age rule the sweep would not know the digests; a plan must.
         assert tags[tag]["digest"] == digests[tag]
-        assert tags[tag]["reason"].startswith("no branch has this slug")
+        assert tags[tag]["reason"].startswith("no branch or git tag has this slug")
     assert tags["feature-live"]["status"] == "kept"
     assert tags["feature-live"]["reason"] == "branch 'feature/live' still exists"
     assert env["GITLAB_TOKEN"] not in (tmp_path / "plan.json").read_text()
