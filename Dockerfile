@@ -17,13 +17,14 @@ ARG DEBIAN_MIRROR=http://deb.debian.org/debian
 # --- rootfs: the target's Debian packages, extracted, no maintainer scripts ------------------
 FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS rootfs
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG TARGETARCH
-ARG DEBIAN_SUITE
-ARG DEBIAN_MIRROR
+# The target's ARGs come after the tools' install, so both platforms share that layer.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends mmdebstrap ca-certificates \
     && rm -rf /var/lib/apt/lists/*
+ARG TARGETARCH
+ARG DEBIAN_SUITE
+ARG DEBIAN_MIRROR
 # mmdebstrap's extract variant resolves the packages' dependencies with apt and unpacks them
 # without running dpkg or any maintainer script, for any architecture. The package list is
 # the runtime: Python and its standard library, libstdc++ (google-re2's wheel links it),
@@ -87,12 +88,12 @@ RUN set -eu; \
 # --- venv: the CLI and its dependencies, as wheels for the target ----------------------------
 FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS venv
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG TARGETARCH
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3.13 python3-pip python3-installer \
         ca-certificates \
     && rm -rf /var/lib/apt/lists/*
+ARG TARGETARCH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY entrypoint/ entrypoint/
@@ -123,16 +124,16 @@ RUN set -eu; \
 
 # --- regctl: built from source for the target, checked by Go's module checksum database ------
 FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS regctl
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends golang-go ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 ARG TARGETOS
 ARG TARGETARCH
 ARG REGCTL_VERSION=v0.11.5
 # Trixie's Go is 1.24; regctl v0.11.5 needs 1.25, so Go fetches the pinned toolchain from the
 # module proxy, verified against sum.golang.org like the regctl module itself.
 ARG GO_TOOLCHAIN=go1.25.5
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends golang-go ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
 # A cross-compiled `go install` lands in bin/GOOS_GOARCH/, a native one in bin/.
 RUN set -eu; \
     CGO_ENABLED=0 GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOTOOLCHAIN="${GO_TOOLCHAIN}" \

@@ -53,8 +53,6 @@ BASE_MMDEBSTRAP_OPTIONS = (
 LAYOUT_TAG = "image"
 # Layouts kept in the cache besides the newest: one per recent set of inputs.
 CACHED_LAYOUTS = 3
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 def cache_root() -> Path:
@@ -219,9 +217,11 @@ def default_build_args() -> BuildArgs:
 
 def inputs_key(base: str, args: BuildArgs) -> str:
     """Everything the build reads: a change to any of it means a new build."""
-    files = [DOCKERFILE, DOCKERIGNORE, Path(__file__), *context_files()]
+    files = [DOCKERFILE, DOCKERIGNORE, *context_files()]
     return _digest_of(
         json.dumps([base, args.version, args.revision, args.source, PLATFORMS]).encode(),
+        # How this module drives buildah is an input too.
+        Path(__file__).read_bytes(),
         *(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes() for p in files),
     )[:32]
 
@@ -287,6 +287,78 @@ def _prune_cache(directory: Path, keep: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def _arch(platform: str) -> str:
+    return platform.split("/")[1]
+
+
+def build_platform() -> str:
+    """This machine's platform: every stage but the last runs here, for any target."""
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    return f"linux/{machine}"
+
+
+def _build_platform(
+    platform: str,
+    key: str,
+    base: str,
+    args: BuildArgs,
+    layout: Path,
+    regctl: str,
+    log: Path | None,
+) -> None:
+    """One platform into ``layout`` under the tag of its architecture.
+
+    buildah 1.28 looks for a base image of the target's architecture even for the
+    `FROM --platform=${BUILDPLATFORM}` stages, which is what keeps arm64 free of emulation. So it
+    builds for this machine's platform with the target named in the TARGET* build args (what
+    BuildKit sets by itself), and regctl then writes the target's platform into the image config.
+    """
+    os_name, arch = platform.split("/")
+    name = f"localhost/registry-cleanup:{key}-{arch}"
+    say(f"building {platform} on {build_platform()} with buildah")
+    targets = {"TARGETPLATFORM": platform, "TARGETOS": os_name, "TARGETARCH": arch}
+    _run(
+        buildah(
+            "bud",
+            "--isolation",
+            "chroot",
+            "--layers",
+            # A failed step's containers are full copies under vfs: never leave them behind.
+            "--force-rm",
+            "--pull-never",
+            "--format",
+            "oci",
+            "--platform",
+            build_platform(),
+            *args.as_flags(base),
+            *(flag for k, v in targets.items() for flag in ("--build-arg", f"{k}={v}")),
+            "--tag",
+            name,
+            "--file",
+            str(DOCKERFILE),
+            str(ROOT),
+        ),
+        log,
+    )
+    try:
+        _run(buildah("push", "--quiet", name, f"oci:{layout}:{arch}"), log)
+    finally:
+        # The stages stay in buildah's layer cache; the final image lives on in the layout.
+        subprocess.run(buildah("rmi", name), capture_output=True, check=False)
+    _run(
+        [
+            regctl,
+            "image",
+            "mod",
+            f"ocidir://{layout}:{arch}",
+            "--config-platform",
+            platform,
+            "--replace",
+        ],
+        log,
+    )
+
+
 def build(args: BuildArgs | None = None, log: Path | None = None) -> BuiltImage:
     """Build both platforms, or reuse the cached build of the same inputs."""
     args = args or default_build_args()
@@ -299,47 +371,22 @@ def build(args: BuildArgs | None = None, log: Path | None = None) -> BuiltImage:
         target.touch()
         return BuiltImage(target, key)
     images.mkdir(parents=True, exist_ok=True)
-    manifest = f"localhost/registry-cleanup:{key}"
-    say(f"building {', '.join(PLATFORMS)} with buildah (key {key})")
     partial = images / f".{key}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    subprocess.run(buildah("manifest", "rm", manifest), capture_output=True, check=False)
-    try:
-        _run(
-            buildah(
-                "bud",
-                "--isolation",
-                "chroot",
-                "--layers",
-                "--pull-never",
-                "--format",
-                "oci",
-                "--platform",
-                ",".join(PLATFORMS),
-                "--manifest",
-                manifest,
-                *args.as_flags(base),
-                "--file",
-                str(DOCKERFILE),
-                str(ROOT),
-            ),
-            log,
-        )
-        say(f"writing the OCI layout {target}")
-        _run(
-            buildah(
-                "manifest",
-                "push",
-                "--all",
-                "--format",
-                "oci",
-                manifest,
-                f"oci:{partial}:{LAYOUT_TAG}",
-            ),
-            log,
-        )
-    finally:
-        subprocess.run(buildah("manifest", "rm", manifest), capture_output=True, check=False)
+    regctl = find_regctl()
+    for platform in PLATFORMS:
+        _build_platform(platform, key, base, args, partial, regctl, log)
+    say(f"writing the multi-platform index to {target}")
+    _run(
+        [
+            regctl,
+            "index",
+            "create",
+            f"ocidir://{partial}:{LAYOUT_TAG}",
+            *(f"--ref=ocidir://{partial}:{_arch(p)}" for p in PLATFORMS),
+        ],
+        log,
+    )
     partial.rename(target)
     _prune_cache(images, keep=target)
     return BuiltImage(target, key)
@@ -391,11 +438,15 @@ def push(image: BuiltImage, reference: str, regctl: str, tls: str | None = None)
         _run([regctl, "image", "copy", image.reference, reference], None, env=env)
 
 
-def _find_regctl() -> str:
-    for candidate in (ROOT / ".tools" / "bin" / "regctl",):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise SystemExit("image: regctl is not installed; run ./dev setup")
+def find_regctl() -> str:
+    """The project's regctl (scripts/setup.sh builds it into .tools/bin), else PATH's."""
+    candidate = ROOT / ".tools" / "bin" / "regctl"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    found = shutil.which("regctl")
+    if found is None:
+        raise SystemExit("image: regctl is not installed; run ./dev setup")
+    return found
 
 
 def size_lines(image: BuiltImage) -> Iterator[str]:
@@ -428,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in size_lines(image):
         print(line)
     if options.push:
-        push(image, options.push, _find_regctl(), options.tls)
+        push(image, options.push, find_regctl(), options.tls)
         print(f"pushed {options.push}")
     over = [s for s in image.sizes() if s.compressed_bytes >= BUDGET_BYTES]
     return 1 if over else 0
