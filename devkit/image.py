@@ -205,12 +205,21 @@ class BuildArgs:
 
 
 def default_build_args() -> BuildArgs:
+    """The version from the package; the revision is the last commit that changed an input.
+
+    Not simply HEAD: a commit that touches only tests or docs builds the same image, so it keeps
+    the same revision label and the same cache key, and CI's clean clone reuses the build.
+    """
     init = (ROOT / "entrypoint/registry_cleanup/__init__.py").read_text()
     version = next(
         line.split('"')[1] for line in init.splitlines() if line.startswith("__version__")
     )
+    inputs = [DOCKERFILE, DOCKERIGNORE, Path(__file__), *context_files()]
     revision = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", *map(str, inputs)],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     return BuildArgs(version=version, revision=revision or "unknown", source="unknown")
 
