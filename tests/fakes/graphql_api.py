@@ -18,8 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, build_schema, graphql_sync
 
+from tests.fakes.emulator_core import (
+    PERSONAL,
+    Answer,
+    Caller,
+    Project,
+    Repository,
+    Request,
+    Role,
+    Route,
+    route,
+)
+
 if TYPE_CHECKING:
-    from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Repository, Request
+    from tests.fakes.gitlab_emulator import GitLabEmulator
 
 MAX_PAGE_SIZE = 100
 GID_PREFIX = "gid://gitlab/ContainerRepository/"
@@ -122,8 +134,6 @@ class _Resolver:
         self._user = user
 
     def _visible(self, project: Project) -> bool:
-        from tests.fakes.gitlab_emulator import Role
-
         role = project.members.get(self._user)
         return role is not None and role >= Role.reporter
 
@@ -198,7 +208,9 @@ class _Resolver:
         }
 
 
-def answer(emulator: GitLabEmulator, request: Request) -> tuple[int, object, dict[str, str]]:
+def answer(
+    emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
+) -> Answer:
     """One ``POST /api/graphql``: (status, JSON body, headers)."""
     if not emulator.graphql_enabled:
         return 404, {"message": "404 Not Found"}, {}
@@ -207,7 +219,7 @@ def answer(emulator: GitLabEmulator, request: Request) -> tuple[int, object, dic
         authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
     )
     token = emulator.tokens.get(secret)
-    if token is None or token.kind != "private":
+    if token is None or token.kind != "personal":
         return 401, {"errors": [{"message": "Invalid token"}]}, {}
     query = request.body.get("query")
     if not isinstance(query, str):
@@ -236,3 +248,15 @@ def _field(source: Any, info: Any, **arguments: Any) -> Any:
     if callable(value):
         return value(info, **arguments)
     return value
+
+
+GRAPHQL = route(
+    "POST",
+    "/api/graphql",
+    tokens=PERSONAL,
+    prefix="",
+    self_authenticating=True,
+    source="app/controllers/graphql_controller.rb authorize_access_api! (no job tokens)",
+)(answer)
+
+ROUTES: list[Route] = [GRAPHQL]
