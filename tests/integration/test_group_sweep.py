@@ -154,9 +154,12 @@ def test_a_job_token_or_a_mixed_scope_is_refused_before_any_request(
     assert with_job_token.returncode == 2
     assert "a CI job token cannot list a group's projects" in with_job_token.stderr
     assert len(with_job_token.stderr.strip().splitlines()) == 1
-    assert mixed.returncode == 2 and "--project and --group" in mixed.stderr
-    assert bad_pattern.returncode == 2 and "--include-project '('" in bad_pattern.stderr
-    assert no_group.returncode == 1 and "404 Group Not Found" in no_group.stderr
+    assert mixed.returncode == 2
+    assert "--project and --group" in mixed.stderr
+    assert bad_pattern.returncode == 2
+    assert "--include-project '('" in bad_pattern.stderr
+    assert no_group.returncode == 1
+    assert "404 Group Not Found" in no_group.stderr
     assert sum(gitlab_emulator.count(route) for route in GROUP_ROUTES) == 1  # only `nobody`
     assert {r: pusher.registry.tags(r) for r in LAYOUT} == estate.before
 
