@@ -21,7 +21,7 @@ from registry_cleanup.cli.options import (
     Via,
     ViaOption,
 )
-from registry_cleanup.errors import InputError
+from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.regctl import TlsMode
 
 if TYPE_CHECKING:
@@ -207,6 +207,7 @@ def sweep(
     from registry_cleanup.durations import parse_count, parse_duration
     from registry_cleanup.group_sweep import ProjectSelection
     from registry_cleanup.sweep import SweepOptions
+    from registry_cleanup.sweep_report import write_failure_report
 
     options = SweepOptions(
         repositories=tuple(repository or ()),
@@ -241,11 +242,17 @@ def sweep(
             )
         )
     settings = ApiSettings(api_url, project)
-    raise typer.Exit(
-        api_commands.run_sweep(
+    try:
+        code = api_commands.run_sweep(
             settings, options, json_output=json_output, report=report, registry=registry
         )
-    )
+    except CleanupError as error:
+        if report is not None and not isinstance(error, InputError) and project:
+            # The group's child jobs merge these reports: a project that could not be read
+            # is named there with the reason, not just missing.
+            write_failure_report(report, project, not options.delete, str(error))
+        raise
+    raise typer.Exit(code)
 
 
 # -- group scope ------------------------------------------------------------------------------
