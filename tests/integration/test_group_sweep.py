@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.images import ImagePusher
+from devkit.local_registry import registry_environment
 from devkit.seeding import seed_tags
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.fakes.terminal import run_in_terminal
 
 GROUP_ROUTES = ("GET /groups/:id", "GET /groups/:id/registry/repositories")
 
@@ -185,3 +187,23 @@ def test_ci_default_branch_of_the_pipeline_is_no_default_for_other_projects(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["default_branch"] == "master"
     assert pusher.registry.tags("acme/old") == ["master"]
+
+
+def test_one_progress_bar_covers_the_whole_run(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+) -> None:
+    estate = build(gitlab_emulator, pusher)
+    selection = ("--exclude-project", "acme/(locked|empty)")
+    env = {**registry_environment(), **estate.env, "CI": "", "COLUMNS": "100"}
+
+    code, screen = run_in_terminal("sweep", "--group", "acme", *selection, "--delete", env=env)
+
+    assert code == 0, screen
+    assert "sweep of group acme" in screen
+    assert "100%" in screen
+    # The projects' own deletion bars are not drawn: one bar, counting projects.
+    assert "sweep: deleting" not in screen
+    logged = run_cli("sweep", "--group", "acme", *selection, env={**estate.env, "CI": "true"})
+    assert logged.returncode == 0, logged.stderr
+    assert "sweep of group acme: 0/2" in logged.stderr
+    assert "sweep of group acme: 2/2 (done 2)" in logged.stderr

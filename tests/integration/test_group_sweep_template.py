@@ -154,3 +154,12 @@ def test_the_planning_job_writes_a_child_pipeline_that_validates_and_sweeps_the_
     )
     assert token not in run.output
     assert token not in reports[0].read_text()
+
+
+def test_every_input_is_described_typed_and_constrained() -> None:
+    header, _ = template_documents("group-sweep")
+    for name, spec in header["spec"]["inputs"].items():
+        assert spec.get("description"), name
+        assert spec.get("type") in ("string", "boolean", "number"), name
+        if name in ("job_prefix", "keep_n", "older_than", "min_age", "token_variable"):
+            assert "regex" in spec, name
