@@ -9,10 +9,14 @@ Registry data lives in the real distribution registry (registry_store.py).
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import re2
+
+from devkit.local_registry import MANIFEST_ACCEPT
 from tests.fakes.emulator_core import (
     PERSONAL_OR_JOB,
     Answer,
@@ -25,12 +29,14 @@ from tests.fakes.emulator_core import (
     Route,
     authorize,
     forbidden,
+    iso,
     not_found,
     paginate,
     parse_time,
     route,
     user_project,
 )
+from tests.fakes.registry_metadata import pushed_at
 
 if TYPE_CHECKING:
     from tests.fakes.gitlab_emulator import GitLabEmulator
@@ -112,14 +118,33 @@ LIST_REPOSITORIES = _registry_route("GET", "/projects/:id/registry/repositories"
 def _delete_repository(
     emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
 ) -> Answer:
-    # authorize_admin_container_image!: Maintainer. 202, executed asynchronously.
+    """``delete ':id/registry/repositories/:repository_id'``: schedule, answer 202.
+
+    authorize_admin_container_image!: Maintainer. Then ``repository.delete_scheduled!`` and
+    ``status :accepted``: the repository stays listed with ``status: "delete_scheduled"`` (and
+    its tags) until ContainerRegistry::DeleteContainerRepositoryWorker picks it up, which the
+    emulator does only when a test calls ``run_scheduled_deletions()``: the reading where a
+    client sees the repository longest.
+    """
     project, role = _project(emulator, DELETE_REPOSITORY, caller, params)
     authorize(role, Role.maintainer)
     repository = _repository(project, params["rid"])
-    for tag in emulator.store.tags(repository.path):
-        emulator.store.delete_tag(repository.path, tag)
-    project.repositories.remove(repository)
+    repository.status = "delete_scheduled"
     return 202, None, {}
+
+
+def run_scheduled_deletions(emulator: GitLabEmulator) -> int:
+    """What DeleteContainerRepositoryWorker does: delete every tag, then the record."""
+    done = 0
+    for project in emulator.projects.values():
+        for repository in list(project.repositories):
+            if repository.status != "delete_scheduled":
+                continue
+            for tag in emulator.store.tags(repository.path):
+                emulator.store.delete_tag(repository.path, tag)
+            project.repositories.remove(repository)
+            done += 1
+    return done
 
 
 DELETE_REPOSITORY = _registry_route("DELETE", "/projects/:id/registry/repositories/:rid")(
@@ -142,20 +167,80 @@ LIST_TAGS = _registry_route("GET", "/projects/:id/registry/repositories/:rid/tag
 def _get_tag(
     emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
 ) -> Answer:
+    """``get '.../tags/:tag_name'``: Entities::ContainerRegistry::TagDetails.
+
+    authorize_read_container_image!, then ``validate_tag!``: ``not_found!('Tag') unless
+    tag&.valid?`` -> "404 Tag Not Found". Fields (app/models/container_registry/tag.rb):
+    ``revision`` is the hex of the image's *config* digest (Blob#revision), ``short_revision``
+    its first 9 characters (``revision[0..8]``), ``digest`` the manifest digest.
+    With the metadata database (ContainerRepository#tag -> tags_page, transform_tags_page):
+    ``created_at`` is the push time recorded by the registry and ``total_size`` the registry's
+    size_bytes (emulated as config plus layers: gitlabhq does not say what size_bytes counts).
+    Without it: ``created_at`` is the config's ``created``, ``total_size`` the sum of the layers
+    only (``layers.sum(&:size) if v2?``), and for an image index, which has no ``layers``,
+    Tag#layers calls ``nil.map``: 500.
+    """
     project, _ = _project(emulator, GET_TAG, caller, params)
     repository = _repository(project, params["rid"])
-    details = emulator.store.details(repository.path, params["tag"])
-    if details is None:
+    name = params["tag"]
+    manifest = _manifest(emulator, repository, name)
+    if manifest is None:
         raise not_found("Tag")
-    body = {
-        **tag_json(emulator, repository, details.name),
-        "revision": details.digest.removeprefix("sha256:"),
-        "short_revision": details.digest.removeprefix("sha256:")[:9],
-        "digest": details.digest,
-        "created_at": details.created_at,
-        "total_size": details.total_size,
+    digest, body = manifest
+    image = body
+    if _is_index(body):
+        if not emulator.metadata_database:
+            raise ApiError(500, "500 Internal Server Error")
+        first = _manifest(emulator, repository, body["manifests"][0]["digest"])
+        if first is None:
+            raise not_found("Tag")
+        image = first[1]
+    config_digest = image["config"]["digest"]
+    revision = config_digest.removeprefix("sha256:")
+    layers = sum(layer["size"] for layer in image.get("layers", []))
+    if emulator.metadata_database:
+        pushed = pushed_at(emulator.store.registry, repository.path, name)
+        created_at = iso(pushed) if pushed is not None else None
+        total_size = layers + image["config"]["size"]
+    else:
+        created_at = emulator.store.created_at(repository.path, digest)
+        total_size = layers
+    answer = {
+        **tag_json(emulator, repository, name),
+        "revision": revision,
+        "short_revision": revision[:9],
+        "digest": digest,
+        "created_at": created_at,
+        "total_size": total_size,
     }
-    return 200, body, {}
+    return 200, answer, {}
+
+
+_INDEX_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+
+
+def _is_index(manifest: dict[str, Any]) -> bool:
+    return manifest.get("mediaType") in _INDEX_TYPES or "manifests" in manifest
+
+
+def _manifest(
+    emulator: GitLabEmulator, repository: Repository, reference: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The manifest's digest and body, as ContainerRegistry::Client#repository_manifest."""
+    status, headers, body = emulator.store.registry.request(
+        "GET", f"/v2/{repository.path}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}
+    )
+    if status == 404:
+        return None
+    if status != 200:
+        raise ApiError(500, "500 Internal Server Error")
+    digest = next(v for k, v in headers.items() if k.lower() == "docker-content-digest")
+    return digest, json.loads(body)
 
 
 GET_TAG = _registry_route("GET", "/projects/:id/registry/repositories/:rid/tags/:tag")(_get_tag)
@@ -164,15 +249,47 @@ GET_TAG = _registry_route("GET", "/projects/:id/registry/repositories/:rid/tags/
 def _delete_tag(
     emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
 ) -> Answer:
-    # authorize_destroy_container_image_tag!: Developer. 200.
+    """``delete '.../tags/:tag_name'``: 200 with an empty body.
+
+    ``authorize_destroy_container_image_tag!`` is ``authorize! :destroy_container_image_tag,
+    tag`` (Developer). With the metadata database ``tag`` is ContainerRepository#tag's search
+    of the registry, nil for a tag that is gone, and authorize! on nil (DeclarativePolicy's
+    NilPolicy) is "403 Forbidden": a vanished tag is refused, not reported missing. Without it
+    ``tag`` is ContainerRegistry::Tag.new (always there), and the registry's 404 counts as
+    deleted (ContainerRegistry::Client#delete_if_exists: ``result.success? || status == 404``):
+    200. Then Projects::ContainerRepository::Gitlab::DeleteTagsService#filter_out_protected!
+    drops tags a protection rule covers for this caller (see protected_for); none left:
+    ``forbidden!(PROTECTED_TAGS_ERROR_MESSAGE)``.
+    """
     project, role = _project(emulator, DELETE_TAG, caller, params)
-    authorize(role, Role.developer)
     repository = _repository(project, params["rid"])
     tag = params["tag"]
-    if any(re.fullmatch(rule.tag_name_pattern, tag) for rule in project.tag_rules):
+    exists = tag in emulator.store.digests(repository.path, [tag])
+    if emulator.metadata_database and not exists:
+        raise forbidden()
+    authorize(role, Role.developer)
+    if protected_for(project, role, tag):
         raise forbidden(PROTECTED_TAGS_ERROR_MESSAGE)
     emulator.store.delete_tag(repository.path, tag)
     return 200, None, {}
+
+
+def protected_for(project: Project, role: Role, tag: str) -> bool:
+    """Whether a protection tag rule stops ``role`` deleting ``tag``.
+
+    DeleteTagsService#filter_out_protected!: the project's rules ``for_delete_and_access``
+    (``minimum_access_level_for_delete > user_access_level``), each pattern as
+    ``Gitlab::UntrustedRegexp.new(rule.tag_name_pattern)`` and ``pattern.match?(tag_name)``:
+    RE2 partial matching, unanchored, so ``release`` covers ``pre-release-1`` too. Only mutable
+    rules count in CE (fetch_eligible_tag_rules_for_project: ``tag_rules.mutable``).
+    """
+    for rule in project.tag_rules:
+        level = rule.minimum_access_level_for_delete
+        if not rule.mutable or level is None or Role[level] <= role:
+            continue
+        if re2.search(rule.tag_name_pattern, tag):
+            return True
+    return False
 
 
 DELETE_TAG = _registry_route("DELETE", "/projects/:id/registry/repositories/:rid/tags/:tag")(
@@ -183,10 +300,17 @@ DELETE_TAG = _registry_route("DELETE", "/projects/:id/registry/repositories/:rid
 def _bulk_delete(
     emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
 ) -> Answer:
-    """ "Delete registry repository tags in bulk": Maintainer, 202, once an hour."""
+    """``delete '.../tags'``: "Delete registry repository tags in bulk", 202.
+
+    lib/api/project_container_repositories.rb: ``at_least_one_of :name_regex,
+    :name_regex_delete`` (Grape: 400 ``{"error": ...}``); authorize_admin_container_image!
+    (Maintainer); then ``render_api_error!(message, 400) unless
+    obtain_new_cleanup_container_lease`` (Gitlab::ExclusiveLease
+    "container_repository:cleanup_tags:#{id}", timeout 1 hour): the body is exactly
+    ``{"message": BULK_DELETE_MESSAGE}``. CleanupContainerRepositoryWorker then runs
+    CleanupTagsService; the emulator runs it before answering (see cleanup_tags).
+    """
     project, role = _project(emulator, BULK_DELETE, caller, params)
-    authorize(role, Role.maintainer)
-    repository = _repository(project, params["rid"])
     options = {**request.body, **request.query}
     delete_regex = options.get("name_regex_delete") or options.get("name_regex")
     if not delete_regex:
@@ -195,31 +319,76 @@ def _bulk_delete(
             "name_regex, name_regex_delete are missing, at least one parameter must be provided",
             key="error",
         )
+    for key in ("name_regex_delete", "name_regex", "name_regex_keep"):
+        # untrusted_regexp: true (lib/api/validations/validators/untrusted_regexp.rb): RE2.
+        if options.get(key):
+            try:
+                re2.compile(options[key])
+            except re2.error as error:
+                raise ApiError(400, f"{key} is an invalid regexp: {error}", key="error") from None
+    authorize(role, Role.maintainer)
+    repository = _repository(project, params["rid"])
     now = emulator.clock()
     last = emulator.bulk_delete_leases.get(repository.id)
     if last is not None and now - last < BULK_DELETE_LEASE.total_seconds():
-        raise ApiError(400, f"400 Bad request - {BULK_DELETE_MESSAGE}")
+        raise ApiError(400, BULK_DELETE_MESSAGE)
     emulator.bulk_delete_leases[repository.id] = now
-    keep_regex = options.get("name_regex_keep")
-    matching = []
-    for tag in emulator.store.tags(repository.path):
-        if tag == "latest" or not re.fullmatch(delete_regex, tag):
-            continue
-        if keep_regex and re.fullmatch(keep_regex, tag):
-            continue
-        details = emulator.store.details(repository.path, tag)
-        if details is not None:
-            matching.append(details)
-    matching.sort(key=lambda d: d.created_at or "", reverse=True)
-    keep_n = int(options.get("keep_n") or 0)
-    doomed = matching[keep_n:]
+    for name in cleanup_tags(emulator, project, role, repository, options, now):
+        emulator.store.delete_tag(repository.path, name)
+    return 202, None, {}
+
+
+def cleanup_tags(
+    emulator: GitLabEmulator,
+    project: Project,
+    role: Role,
+    repository: Repository,
+    options: dict[str, Any],
+    now: float,
+) -> list[str]:
+    """The tags CleanupTagsService deletes (app/services/projects/container_repository/
+    cleanup_tags_base_service.rb and gitlab/cleanup_tags_service.rb).
+
+    1. filter_out_latest!: never ``latest``.
+    2. filter_by_name!: ``UntrustedRegexp.new("\\A#{name_regex_delete || name_regex}\\z")``
+       matches and ``"\\A#{name_regex_keep}\\z"`` does not. The pattern is pasted between
+       the anchors with no group, so ``a|b`` means "starts with a, or ends with b".
+    3. partition_by_keep_n: sorted by pushed_at, newest first (no time: now), the first
+       keep_n kept.
+    4. partition_by_older_than: of the rest, those pushed before now - older_than go.
+    pushed_at is ``tag.updated_at || tag.created_at`` (the registry's push time) with the
+    metadata database, the config's ``created`` without it (third_party/cleanup_tags_service).
+    DeleteTagsService then drops protected tags for the caller (protected_for).
+    """
+    delete_regex = options.get("name_regex_delete") or options.get("name_regex") or ""
+    keep_regex = options.get("name_regex_keep") or ""
+    # Gitlab::UntrustedRegexp is RE2; #match? is a partial (unanchored) search.
+    deleting = re2.compile(r"\A" + delete_regex + r"\z")
+    keeping = re2.compile(r"\A" + keep_regex + r"\z")
+    names = [
+        name
+        for name in emulator.store.tags(repository.path)
+        if name != "latest" and deleting.search(name) and not keeping.search(name)
+    ]
+    moment = datetime.fromtimestamp(now, UTC)
+    pushed = {name: _pushed_at(emulator, repository, name) for name in names}
+    if options.get("keep_n") not in (None, ""):
+        names.sort(key=lambda n: pushed[n] or moment, reverse=True)
+        names = names[int(options["keep_n"]) :]
     older_than = options.get("older_than")
     if older_than:
-        cutoff = datetime.fromtimestamp(now, UTC) - duration(older_than)
-        doomed = [d for d in doomed if d.created_at and parse_time(d.created_at) < cutoff]
-    for details in doomed:
-        emulator.store.delete_tag(repository.path, details.name)
-    return 202, None, {}
+        cutoff = moment - duration(older_than)
+        names = [n for n in names if (stamp := pushed[n]) is not None and stamp < cutoff]
+    return [name for name in names if not protected_for(project, role, name)]
+
+
+def _pushed_at(emulator: GitLabEmulator, repository: Repository, name: str) -> datetime | None:
+    if emulator.metadata_database:
+        return pushed_at(emulator.store.registry, repository.path, name)
+    details = emulator.store.details(repository.path, name)
+    if details is None or details.created_at is None:
+        return None
+    return parse_time(details.created_at)
 
 
 BULK_DELETE = _registry_route("DELETE", "/projects/:id/registry/repositories/:rid/tags")(

@@ -114,6 +114,11 @@ class GitLabEmulator(Service):
         # The emulated GitLab version: routes introduced later answer 404, job tokens are
         # taken only where that version takes them.
         self.version: Version = LATEST
+        # True as on GitLab.com: the registry has the metadata database, so GitLab reads tags
+        # through the registry's GitLab API (push times, registry-side GraphQL pages, a tag
+        # lookup that finds nothing for a vanished tag). False: a registry without it, as
+        # self-managed GitLab has by default.
+        self.metadata_database = True
         # Gitlab::ExclusiveLease "container_repository:cleanup_tags:#{id}": time obtained.
         self.bulk_delete_leases: dict[int, float] = {}
         # Answers to give before serving a route normally: route -> statuses, first first.
@@ -243,6 +248,10 @@ class GitLabEmulator(Service):
 
     def location(self, repository: Repository) -> str:
         return f"{self.registry_host or self.store.registry.host}/{repository.path}"
+
+    def run_scheduled_deletions(self) -> int:
+        """Run DeleteContainerRepositoryWorker: repositories scheduled for deletion go."""
+        return container_repositories_api.run_scheduled_deletions(self)
 
     def count(self, route: str) -> int:
         return self.requests[route]

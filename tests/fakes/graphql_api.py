@@ -7,8 +7,10 @@ a subset of GitLab's schema: ``Query.containerRepository(id: ContainerRepository
 connection: ``nodes``, ``pageInfo { endCursor hasNextPage }``), ``ContainerRepositoryTag``
 (``name digest createdAt publishedAt location``). graphql-core parses and validates each query
 against that schema, so a field or argument outside it is refused the way GitLab refuses it:
-HTTP 200 with ``{"errors": [{"message", "locations", ...}]}`` and no data. Pages hold at most
-100 nodes (GitLab's max_page_size); cursors are opaque strings.
+HTTP 200 with ``{"errors": [{"message", "locations", ...}]}`` and no data. Connections hold at
+most 100 nodes (GitLab's default max_page_size); ``tags`` at most 20 (its own max_page_size),
+paged by the registry where GitLab has the registry metadata database (see
+_registry_paged_tags).
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ from tests.fakes.emulator_core import (
     Request,
     Role,
     Route,
+    iso,
     route,
 )
+from tests.fakes.registry_metadata import pushed_at
 
 if TYPE_CHECKING:
     from tests.fakes.gitlab_emulator import GitLabEmulator
 
+# GitLab's default_max_page_size (app/graphql/gitlab_schema.rb), for connections without one.
 MAX_PAGE_SIZE = 100
+# ContainerRepositoryDetails.tags: max_page_size: 20 (container_repository_details_type.rb).
+TAGS_MAX_PAGE_SIZE = 20
+# The registry's tags list page when no size is given (the GitLab registry API's default n).
+REGISTRY_DEFAULT_PAGE_SIZE = 100
 GID_PREFIX = "gid://gitlab/ContainerRepository/"
 
 SCHEMA = build_schema(
@@ -126,15 +135,118 @@ def _page_info(chunk: list[str], more: bool, after: str | None) -> dict[str, Any
     }
 
 
+def _tag_node(
+    emulator: GitLabEmulator, repository: Repository, name: str, digest: str
+) -> dict[str, Any]:
+    """ContainerRepositoryTag (app/graphql/types/container_registry/
+    container_repository_tag_type.rb)."""
+    if emulator.metadata_database:
+        # transform_tags_page: created_at and published_at are the registry database's times.
+        pushed = pushed_at(emulator.store.registry, repository.path, name)
+        created = iso(pushed) if pushed is not None else None
+        published = created
+    else:
+        # ContainerRegistry::Tag#created_at: the image config's ``created``; no published_at.
+        created = emulator.store.created_at(repository.path, digest)
+        published = None
+    return {
+        "name": name,
+        "location": f"{emulator.location(repository)}:{name}",
+        "digest": digest,
+        "createdAt": created,
+        "publishedAt": published,
+    }
+
+
+def _registry_paged_tags(
+    emulator: GitLabEmulator, repository: Repository, first: int | None, after: str | None
+) -> dict[str, Any]:
+    """``tags`` with the registry metadata database (GitLab.com): paged by the registry.
+
+    app/graphql/resolvers/container_repository_tags_resolver.rb asks the registry for
+    ``page_size = [first, last].map(&:to_i).max`` tags after ``last: after``; the registry
+    answers a page sorted by name and a next link whose ``last`` is the page's last name, which
+    becomes the connection's end cursor (parse_pagination_cursor). The field has
+    ``max_page_size: 20`` (container_repository_details_type.rb), and
+    ExternallyPaginatedArrayConnection#load_nodes keeps ``items.first(first)`` with ``first``
+    capped at 20: asking for 100 returns 20 nodes and a cursor past all 100, so the next page
+    skips 80. hasNextPage is ``end_cursor.present?``.
+    Ambiguous: with ``first`` absent the resolver sends page_size 0; the registry's answer to
+    n=0 is not in gitlabhq. The emulator reads it as the registry's default page (100), the
+    reading that skips the most.
+    """
+    if first is not None and first < 0:
+        raise GraphQLError("Argument 'first' on Field 'tags' has an invalid value")
+    registry_page_size = first or REGISTRY_DEFAULT_PAGE_SIZE
+    names = sorted(emulator.store.tags(repository.path))
+    remaining = [name for name in names if after is None or name > after]
+    page = remaining[:registry_page_size]
+    more = len(remaining) > registry_page_size
+    shown = page[: min(first if first is not None else TAGS_MAX_PAGE_SIZE, TAGS_MAX_PAGE_SIZE)]
+    digests = emulator.store.digests(repository.path, shown)
+    nodes = [
+        _tag_node(emulator, repository, name, digests[name]) for name in shown if name in digests
+    ]
+    end_cursor = page[-1] if more and page else None
+    return {
+        "nodes": nodes,
+        "pageInfo": {
+            "endCursor": end_cursor,
+            # The registry's previous link carries ``before``: the page's first name.
+            "startCursor": page[0] if after is not None and page else None,
+            "hasNextPage": end_cursor is not None,
+            "hasPreviousPage": after is not None and bool(page),
+        },
+    }
+
+
+def _array_paged_tags(
+    emulator: GitLabEmulator, repository: Repository, first: int | None, after: str | None
+) -> dict[str, Any]:
+    """``tags`` without the metadata database: every tag, paged by graphql-ruby.
+
+    The resolver returns ``container_repository.tags`` (the registry's tag list, sorted by
+    name) as a plain Array, so graphql-ruby's ArrayConnection pages it: offset cursors,
+    ``first`` capped at max_page_size 20, nothing skipped.
+    """
+    names = sorted(emulator.store.tags(repository.path))
+    size = min(first if first is not None else TAGS_MAX_PAGE_SIZE, TAGS_MAX_PAGE_SIZE)
+    if size < 0:
+        raise GraphQLError("Argument 'first' on Field 'tags' has an invalid value")
+    start = _offset(after) + 1 if after is not None else 0
+    shown = names[start : start + size]
+    digests = emulator.store.digests(repository.path, shown)
+    nodes = [
+        _tag_node(emulator, repository, name, digests[name]) for name in shown if name in digests
+    ]
+    last = start + len(shown) - 1
+    return {
+        "nodes": nodes,
+        "pageInfo": {
+            "endCursor": _cursor(str(last)) if shown else None,
+            "startCursor": _cursor(str(start)) if shown else None,
+            "hasNextPage": start + size < len(names),
+            "hasPreviousPage": start > 0,
+        },
+    }
+
+
+def _offset(cursor: str) -> int:
+    decoded = _after(cursor)
+    if decoded is None or not decoded.isdigit():
+        raise GraphQLError(f"Invalid cursor provided: {cursor!r}")
+    return int(decoded)
+
+
 class _Resolver:
     """Root values for one request, seen through the caller's permissions."""
 
-    def __init__(self, emulator: GitLabEmulator, user: str) -> None:
+    def __init__(self, emulator: GitLabEmulator, user: str | None) -> None:
         self._emulator = emulator
         self._user = user
 
     def _visible(self, project: Project) -> bool:
-        role = project.members.get(self._user)
+        role = project.members.get(self._user) if self._user is not None else None
         return role is not None and role >= Role.reporter
 
     def container_repository(self, _info: object, id: str) -> dict[str, Any] | None:
@@ -177,27 +289,9 @@ class _Resolver:
         location = emulator.location(repository)
 
         def tags(_info: object, first: int | None = None, after: str | None = None) -> Any:
-            names = emulator.store.tags(repository.path)
-            chunk, more = _page(names, first, after)
-            digests = emulator.store.digests(repository.path, chunk)
-            nodes = []
-            for name in chunk:
-                digest = digests.get(name)
-                if digest is None:
-                    continue  # deleted between the listing and now
-                created = emulator.store.created_at(repository.path, digest)
-                nodes.append(
-                    {
-                        "name": name,
-                        "location": f"{location}:{name}",
-                        "digest": digest,
-                        "createdAt": created,
-                        # The push time needs GitLab's registry metadata database; a registry
-                        # without it leaves publishedAt null, as GitLab self-managed does.
-                        "publishedAt": None,
-                    }
-                )
-            return {"nodes": nodes, "pageInfo": _page_info(chunk, more, after)}
+            if emulator.metadata_database:
+                return _registry_paged_tags(emulator, repository, first, after)
+            return _array_paged_tags(emulator, repository, first, after)
 
         return {
             "id": f"{GID_PREFIX}{repository.id}",
@@ -211,20 +305,28 @@ class _Resolver:
 def answer(
     emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
 ) -> Answer:
-    """One ``POST /api/graphql``: (status, JSON body, headers)."""
+    """One ``POST /api/graphql``: (status, JSON body, headers).
+
+    app/controllers/graphql_controller.rb authorize_access_api!: ``if current_user.nil? &&
+    request_authenticator.authentication_token_present?`` -> 401 "Invalid token". The GraphQL
+    controller has no job_token_allowed route setting, so a job token finds no user
+    (auth_finders.rb find_user_from_job_token), and ``JOB-TOKEN`` is one of
+    HEADER_TOKEN_KEYS: a job token in any header is refused with that 401. No token at all is
+    an anonymous query: private projects' data is null.
+    """
     if not emulator.graphql_enabled:
         return 404, {"message": "404 Not Found"}, {}
     authorization = request.headers.get("authorization", "")
-    secret = request.headers.get("private-token") or (
-        authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
-    )
+    bearer = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
+    secret = request.headers.get("private-token") or bearer
     token = emulator.tokens.get(secret)
-    if token is None or token.kind != "personal":
+    presented = bool(secret) or "job-token" in request.headers
+    if presented and (token is None or token.kind != "personal"):
         return 401, {"errors": [{"message": "Invalid token"}]}, {}
     query = request.body.get("query")
     if not isinstance(query, str):
         return 200, {"errors": [{"message": "No query string was present"}]}, {}
-    resolver = _Resolver(emulator, token.user)
+    resolver = _Resolver(emulator, token.user if token is not None else None)
     root = {"containerRepository": resolver.container_repository, "project": resolver.project}
     result = graphql_sync(
         SCHEMA,

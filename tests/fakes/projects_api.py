@@ -8,8 +8,9 @@ token docs, ci/jobs/ci_job_token/#job-token-access, do not list the Projects API
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
+
+import re2
 
 from tests.fakes.emulator_core import (
     PERSONAL,
@@ -128,8 +129,8 @@ def policy_errors(attributes: dict[str, Any]) -> dict[str, list[str]]:
         value = attributes.get(key)
         if value:
             try:
-                re.compile(value)
-            except re.error:
+                re2.compile(value)
+            except re2.error:
                 errors[f"container_expiration_policy.{key}"] = ["not valid RE2 syntax"]
     return errors
 
