@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.common import base_env, header, ratio_line, stack, tool
-from devkit.seeding import copy_repository, seed_tags
+from devkit.seeding import copy_repository
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.fakes.seed import seed_pushed_long_ago
 
 GROUP = "bench"
 LIVE_SHARE = 0.3  # of each project's tags, the share whose branch still exists
@@ -97,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             project = s.emulator.add_project(path, branches=branches)
             s.emulator.add_repository(project)
             if index == 0:
-                seed_tags(s.pusher, path, tags, images=5)
+                # Pushed a day ago (past --min-age); the copies keep the links' times.
+                seed_pushed_long_ago(s.pusher, path, tags)
             else:
                 copy_repository(s.pusher, paths[0], path)
         token = s.emulator.group_token(group, Role.maintainer)

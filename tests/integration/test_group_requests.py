@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 from devkit.images import ImagePusher
-from devkit.seeding import seed_tags
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.fakes.seed import seed_pushed_long_ago
 
 GROUP_LEVEL = {"GET /groups/:id", "GET /groups/:id/registry/repositories"}
 # Per-project calls a group-level call could replace; none may be made.
@@ -23,7 +23,7 @@ def sweep_requests(
         path = f"{group.full_path}/app-{index}"
         project = emulator.add_project(path, branches=["main", "feature/live"])
         emulator.add_repository(project)
-        seed_tags(pusher, path, ["main", "feature-live", "gone"])
+        seed_pushed_long_ago(pusher, path, ["main", "feature-live", "gone"])
     token = emulator.group_token(group, Role.maintainer)
     emulator.requests.clear()
 

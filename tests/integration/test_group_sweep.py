@@ -10,9 +10,9 @@ from pathlib import Path
 
 from devkit.images import ImagePusher
 from devkit.local_registry import registry_environment
-from devkit.seeding import seed_tags
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.fakes.seed import seed_pushed_long_ago
 from tests.fakes.terminal import run_in_terminal
 
 GROUP_ROUTES = ("GET /groups/:id", "GET /groups/:id/registry/repositories")
@@ -54,7 +54,7 @@ def build(emulator: GitLabEmulator, pusher: ImagePusher) -> Estate:
     other = emulator.add_project("other/app", branches=["main"])
     emulator.add_repository(other)
     for repository, (tags, _) in LAYOUT.items():
-        seed_tags(pusher, repository, tags)
+        seed_pushed_long_ago(pusher, repository, tags)
     token = emulator.group_token(acme, Role.maintainer)
     env = {"CI_API_V4_URL": emulator.url, "GITLAB_TOKEN": token}
     before = {repository: pusher.registry.tags(repository) for repository in LAYOUT}
@@ -173,7 +173,7 @@ def test_ci_default_branch_of_the_pipeline_is_no_default_for_other_projects(
     project whose default branch is `master` must not see its guard refuse because of it."""
     project = gitlab_emulator.add_project("acme/old", default_branch="master", branches=["master"])
     gitlab_emulator.add_repository(project)
-    seed_tags(pusher, "acme/old", ["master", "gone-old"])
+    seed_pushed_long_ago(pusher, "acme/old", ["master", "gone-old"])
     token = gitlab_emulator.personal_token(project, Role.maintainer)
     env = {
         "CI_API_V4_URL": gitlab_emulator.url,

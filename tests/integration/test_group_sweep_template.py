@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.seeding import seed_tags
 from tests.conftest import ROOT, require_tool
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.fakes.seed import seed_pushed_long_ago
 from tests.support.gitlab_ci_local import Project, component
 from tests.support.templates import NewProject, template_documents
 
@@ -73,7 +73,7 @@ def estate(emulator: GitLabEmulator, pusher: ImagePusher) -> str:
         project = emulator.add_project(path, branches=branches)
         project.repository_enabled = path != "acme/locked"
         emulator.add_repository(project)
-        seed_tags(pusher, path, LAYOUT[path][0])
+        seed_pushed_long_ago(pusher, path, LAYOUT[path][0])
     return emulator.group_token(acme, Role.maintainer)
 
 
