@@ -152,6 +152,17 @@ def test_a_job_token_or_a_mixed_scope_is_refused_before_any_request(
     mixed = run_cli("sweep", "--group", "acme", "--project", "acme/app", env=estate.env)
     bad_pattern = run_cli("sweep", "--group", "acme", "--include-project", "(", env=estate.env)
     no_group = run_cli("sweep", "--group", "nobody", env=estate.env)
+    without_group = run_cli(
+        "sweep", "--project", "acme/app", "--include-project", "x", env=estate.env
+    )
+    # A child job: --project on the command line beats a group from the environment.
+    one_project = run_cli(
+        "sweep",
+        "--project",
+        "acme/app",
+        "--json",
+        env={**estate.env, "REGISTRY_CLEANUP_GROUP": "acme"},
+    )
 
     assert with_job_token.returncode == 2
     assert "a CI job token cannot list a group's projects" in with_job_token.stderr
@@ -162,6 +173,10 @@ def test_a_job_token_or_a_mixed_scope_is_refused_before_any_request(
     assert "--include-project '('" in bad_pattern.stderr
     assert no_group.returncode == 1
     assert "404 Group Not Found" in no_group.stderr
+    assert without_group.returncode == 2
+    assert "--include-project picks projects of a group; it needs --group" in without_group.stderr
+    assert one_project.returncode == 0, one_project.stderr
+    assert "would-delete" in one_project.stdout
     assert sum(gitlab_emulator.count(route) for route in GROUP_ROUTES) == 1  # only `nobody`
     assert {r: pusher.registry.tags(r) for r in LAYOUT} == estate.before
 

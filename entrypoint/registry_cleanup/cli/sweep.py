@@ -227,6 +227,7 @@ def sweep(
     registry = None
     if via is Via.registry:
         registry = api_commands.RegistryLogin.from_env(tls)
+    group = _scope_group(context, group)
     if group is not None:
         raise typer.Exit(
             _group_sweep(
@@ -276,6 +277,24 @@ def _own_default_branch(
     if _from_command_line(context, "project") and project not in own:
         return None
     return default_branch
+
+
+def _scope_group(context: typer.Context, group: str | None) -> str | None:
+    """The group to sweep, if any. --project on the command line beats REGISTRY_CLEANUP_GROUP
+    from the environment (a child job sweeping one project of the group); the group-only
+    options without a group are refused rather than ignored."""
+    from_environment = group is not None and not _from_command_line(context, "group")
+    if from_environment and _from_command_line(context, "project"):
+        return None
+    if group is None:
+        for name, flag in (
+            ("subgroups", "--subgroups/--no-subgroups"),
+            ("include_project", "--include-project"),
+            ("exclude_project", "--exclude-project"),
+        ):
+            if _from_command_line(context, name):
+                raise InputError(f"{flag} picks projects of a group; it needs --group")
+    return group
 
 
 def _group_sweep(
