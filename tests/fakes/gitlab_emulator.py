@@ -114,11 +114,15 @@ class GitLabEmulator(Service):
         # The emulated GitLab version: routes introduced later answer 404, job tokens are
         # taken only where that version takes them.
         self.version: Version = LATEST
-        # True as on GitLab.com: the registry has the metadata database, so GitLab reads tags
-        # through the registry's GitLab API (push times, registry-side GraphQL pages, a tag
-        # lookup that finds nothing for a vanished tag). False: a registry without it, as
-        # self-managed GitLab has by default.
-        self.metadata_database = True
+        # Whether the registry has GitLab's metadata database. True is GitLab.com: GitLab reads
+        # tags through the registry's GitLab API (push times as created_at, GraphQL tag pages
+        # cut by the registry so that first > 20 skips tags, a tag lookup that finds nothing
+        # for a vanished tag: 403). False, the default, is a registry without it (opt-in on
+        # self-managed: administration/packages/container_registry_metadata_database/):
+        # created_at is the image config's ``created``, which can be far older than the push,
+        # so a --min-age grace period protects less. Neither reading is safe alone: behaviour
+        # that differs is tested both ways (tests/integration/test_emulator_*.py).
+        self.metadata_database = False
         # Gitlab::ExclusiveLease "container_repository:cleanup_tags:#{id}": time obtained.
         self.bulk_delete_leases: dict[int, float] = {}
         # Answers to give before serving a route normally: route -> statuses, first first.

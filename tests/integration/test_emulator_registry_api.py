@@ -120,23 +120,32 @@ def test_bulk_delete_once_an_hour_with_gitlabs_exact_body(
     assert pusher.registry.tags(REPO) == []
 
 
-def test_bulk_delete_keeps_the_newest_by_push_time_and_deletes_only_older_ones(
-    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, tmp_path: Path
+@pytest.mark.parametrize(
+    ("metadata_database", "left"),
+    # newest first by push time: c (now), d, b, a: keep c, delete b and a (older than 7 days).
+    # by the config's "created" (third_party/cleanup_tags_service): d, c, b, a: keep d only.
+    [(True, ["c", "d"]), (False, ["d"])],
+)
+def test_bulk_delete_ages_tags_by_push_time_only_with_the_metadata_database(
+    gitlab_emulator: GitLabEmulator,
+    pusher: ImagePusher,
+    tmp_path: Path,
+    metadata_database: bool,
+    left: list[str],
 ):
     _project(gitlab_emulator)
+    gitlab_emulator.metadata_database = metadata_database
     now = datetime.now(UTC)
     for tag, days in (("a", 20), ("b", 10), ("c", 8), ("d", 1)):
         push_created(pusher, tmp_path, REPO, tag, now - timedelta(days=days))
-    # With the metadata database the age is the push time, not the config's "created".
-    set_pushed_at(pusher.registry, REPO, "c", now)
+    set_pushed_at(pusher.registry, REPO, "c", now)  # re-pushed just now
     token = gitlab_emulator.personal_token(gitlab_emulator.projects[1], Role.maintainer)
 
     _repository(gitlab_emulator, token).tags.delete_in_bulk(
         name_regex_delete=".*", keep_n=1, older_than="7d"
     )
 
-    # newest first by push time: c (now), d, b, a; keep c; of d, b, a delete those > 7 days old.
-    assert pusher.registry.tags(REPO) == ["c", "d"]
+    assert pusher.registry.tags(REPO) == left
 
 
 # -- protected container tags: delete_tags_service.rb, protection/tag_rule.rb ---------------
@@ -248,6 +257,7 @@ def test_tag_details_of_an_index_fail_without_the_metadata_database(
     pusher.push(REPO, "multi", multi_platform=True)
     token = gitlab_emulator.personal_token(gitlab_emulator.projects[1], Role.reporter)
     repository = _repository(gitlab_emulator, token)
+    gitlab_emulator.metadata_database = True
     assert repository.tags.get("multi").revision  # via the registry's record of the index
 
     gitlab_emulator.metadata_database = False

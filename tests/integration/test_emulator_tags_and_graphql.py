@@ -142,6 +142,7 @@ def test_graphql_tags_asking_for_100_skip_80_with_the_metadata_database(
     gitlab_emulator: GitLabEmulator, tags_130: tuple[str, str, list[str]]
 ):
     token, gid, names = tags_130
+    gitlab_emulator.metadata_database = True
 
     # container_repository_tags_resolver.rb asks the registry for `first` tags; the field's
     # max_page_size 20 keeps 20 of them; the end cursor is the registry's (its page's last).
@@ -156,10 +157,12 @@ def test_graphql_tags_asking_for_100_skip_80_with_the_metadata_database(
     assert pages == 2
 
 
+@pytest.mark.parametrize("metadata_database", [True, False])
 def test_graphql_tags_in_pages_of_20_see_every_tag(
-    gitlab_emulator: GitLabEmulator, tags_130: tuple[str, str, list[str]]
+    gitlab_emulator: GitLabEmulator, tags_130: tuple[str, str, list[str]], metadata_database: bool
 ):
     token, gid, names = tags_130
+    gitlab_emulator.metadata_database = metadata_database
 
     seen, pages = _walk(gitlab_emulator, token, gid, first=20)
 
@@ -193,3 +196,21 @@ def test_graphql_refuses_a_job_token(
     # graphql_controller.rb authorize_access_api!: a token was presented but found no user.
     assert status == 401
     assert body == {"errors": [{"message": "Invalid token"}]}
+
+
+# -- lib/api/branches.rb ----------------------------------------------------------------------
+
+
+def test_branches_take_a_job_token_of_the_same_project_since_18_3(
+    gitlab_emulator: GitLabEmulator,
+):
+    project = gitlab_emulator.add_project("group/app", branches=["main", "feature/x"])
+    token = gitlab_emulator.job_token(project, Role.reporter)
+    branches = _client(gitlab_emulator, token, job=True).projects.get(project.id, lazy=True)
+
+    assert [b.name for b in branches.branches.list(all=True)] == ["feature/x", "main"]
+
+    gitlab_emulator.version = (18, 2)
+    with pytest.raises(gitlab.GitlabListError) as raised:
+        branches.branches.list(all=True)
+    assert raised.value.response_code == 404  # the token is ignored: anonymous
