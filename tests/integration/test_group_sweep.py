@@ -11,6 +11,7 @@ from pathlib import Path
 from devkit.images import ImagePusher
 from devkit.local_registry import registry_environment
 from tests.conftest import RunCli
+from tests.fakes.fixtures import TokenAuth
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
 from tests.fakes.seed import seed_pushed_long_ago
 from tests.fakes.terminal import run_in_terminal
@@ -222,3 +223,34 @@ def test_one_progress_bar_covers_the_whole_run(
     assert logged.returncode == 0, logged.stderr
     assert "sweep of group acme: 0/2" in logged.stderr
     assert "sweep of group acme: 2/2 (done 2)" in logged.stderr
+
+
+def test_via_registry_one_login_serves_every_project(
+    token_auth: TokenAuth, run_cli: RunCli
+) -> None:
+    """--via registry: every project's orphans go through regctl, none through the API."""
+    emulator = token_auth.emulator
+    acme = emulator.add_group("acme")
+    for path in ("acme/one", "acme/sub/two"):
+        project = emulator.add_project(path, branches=["main"])
+        emulator.add_repository(project)
+        for tag in ("main", "gone"):
+            token_auth.pusher.push(path, tag)
+    token = emulator.group_token(acme, Role.maintainer)
+    env = {
+        "CI_API_V4_URL": emulator.url,
+        "GITLAB_TOKEN": token,
+        "CI_REGISTRY": token_auth.registry.host,
+        "CI_REGISTRY_USER": "group-bot",
+        "CI_REGISTRY_PASSWORD": token,
+        "REGISTRY_CLEANUP_TLS": "disabled",
+    }
+    args = ("--group", "acme", "--delete", "--via", "registry", "--concurrency", "1", "--json")
+
+    done = run_cli("sweep", *args, "--min-age", "0s", env=env)
+
+    assert done.returncode == 0, done.output
+    for path in ("acme/one", "acme/sub/two"):
+        assert token_auth.registry.tags(path) == ["main"], done.output
+    assert emulator.count("DELETE /projects/:id/registry/repositories/:rid/tags/:tag") == 0
+    assert token not in done.output
