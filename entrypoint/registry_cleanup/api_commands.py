@@ -320,11 +320,9 @@ def run_group_pipeline(
     output: Path,
 ) -> int:
     from registry_cleanup.group_pipeline import batches, child_pipeline
-    from registry_cleanup.group_sweep import projects_of
+    from registry_cleanup.group_sweep import listed_projects
 
-    api = settings.connect()
-    group_path = api.full_path()
-    projects = projects_of(group_path, api.group_repositories(), selection)
+    group_path, projects = listed_projects(settings.connect(), selection)
     document = child_pipeline(group_path, projects, pipeline)
     output.parent.mkdir(parents=True, exist_ok=True)
     # JSON is YAML: GitLab reads it as the child pipeline, and the image needs no YAML library.

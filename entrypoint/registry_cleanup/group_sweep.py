@@ -128,6 +128,13 @@ class GroupSweepResult:
         return bool(self.failed_projects)
 
 
+def listed_projects(api: GroupApi, selection: ProjectSelection) -> tuple[str, list[GroupProject]]:
+    """The group's full path and its selected projects: the planning step, made of group-level
+    calls only (the group, then its repositories 100 per page)."""
+    group_path = api.full_path()
+    return group_path, projects_of(group_path, api.group_repositories(), selection)
+
+
 class GroupSweep:
     """Sweeps every selected project of one group, one after another."""
 
@@ -153,14 +160,8 @@ class GroupSweep:
         self._progress = progress
         self._sweep_for = sweep_for or (lambda api, opts: Sweep(api, opts, SilentProgress()))
 
-    def projects(self) -> tuple[str, list[GroupProject]]:
-        """The group's full path and its selected projects: the planning step, group-level
-        calls only."""
-        group_path = self._api.full_path()
-        return group_path, projects_of(group_path, self._api.group_repositories(), self._selection)
-
     def run(self) -> GroupSweepResult:
-        group_path, projects = self.projects()
+        group_path, projects = listed_projects(self._api, self._selection)
         result = GroupSweepResult(
             group=group_path, dry_run=not self._options.delete, subgroups=self._selection.subgroups
         )
