@@ -1,12 +1,21 @@
-"""A real distribution registry (Debian's docker-registry 2.8) on a free loopback port.
+"""A real distribution registry on a free loopback port, in one of two flavours.
 
-Used by the tests, the demo and the benchmarks. Each instance has its own temporary storage,
-an htpasswd user, and deletes enabled or disabled.
+- ``2.8``: Debian's docker-registry (distribution 2.8). ``DELETE /v2/<name>/manifests/<tag>``
+  answers 400 DIGEST_INVALID, so regctl's ``tag rm`` pushes a placeholder manifest to the tag and
+  deletes that by digest.
+- ``v3``: distribution v3.1.2 (``./dev setup`` builds it into .tools/bin/registry-v3). DELETE by
+  tag answers 202 and removes only that tag, as GitLab's registry does; regctl's ``tag rm`` is
+  that one request.
+
+Both read the same configuration file (``serve config.yml``). Used by the tests, the demo and the
+benchmarks. Each instance has its own temporary storage, an htpasswd user, and deletes enabled or
+disabled.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -21,12 +30,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import bcrypt
 
 from devkit.service import Service
 
-REGISTRY_BINARY_CANDIDATES = ("docker-registry", "registry")
+ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_ACCEPT = ", ".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -37,11 +47,65 @@ MANIFEST_ACCEPT = ", ".join(
 )
 
 
-def find_registry_binary() -> str | None:
-    for name in REGISTRY_BINARY_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
+FlavourName = Literal["2.8", "v3"]
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One distribution release: where its binary is and what its tag delete does."""
+
+    name: FlavourName
+    binary: str  # the command name, in .tools/bin or on PATH
+    # What `<binary> --version` prints for this release, e.g. "... v3.1.2+unknown".
+    version_marker: re.Pattern[str]
+    # True when DELETE by tag answers 202 and removes only that tag (GitLab's registry does).
+    deletes_by_tag: bool
+    install_hint: str
+
+
+FLAVOURS: dict[FlavourName, Flavour] = {
+    "2.8": Flavour(
+        name="2.8",
+        binary="docker-registry",
+        version_marker=re.compile(r" v?2\.8\."),
+        deletes_by_tag=False,
+        install_hint="docker-registry is not installed (Debian package docker-registry)",
+    ),
+    "v3": Flavour(
+        name="v3",
+        binary="registry-v3",
+        version_marker=re.compile(r" v3\.1\.2(\+\S*)?$"),
+        deletes_by_tag=True,
+        install_hint=(
+            "distribution v3.1.2 is not installed (./dev setup builds .tools/bin/registry-v3)"
+        ),
+    ),
+}
+
+
+@functools.cache
+def find_registry_binary(flavour: FlavourName = "2.8") -> str | None:
+    """The flavour's binary, checked by its version: a `registry` of another release is no match.
+
+    The project's own .tools/bin first (./dev setup), then PATH.
+    """
+    wanted = FLAVOURS[flavour]
+    candidates = [ROOT / ".tools" / "bin" / wanted.binary, shutil.which(wanted.binary)]
+    for candidate in candidates:
+        if candidate is None or not os.access(candidate, os.X_OK):
+            continue
+        try:
+            printed = subprocess.run(
+                [str(candidate), "--version"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if wanted.version_marker.search(printed):
+            return str(candidate)
     return None
 
 
@@ -67,6 +131,7 @@ class LocalRegistry(Service):
 
     root: Path
     deletes_enabled: bool = True
+    flavour: FlavourName = "2.8"
     username: str = "tester"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     port: int = field(default_factory=free_port)
@@ -80,15 +145,20 @@ class LocalRegistry(Service):
         return f"127.0.0.1:{self.port}"
 
     @property
+    def deletes_by_tag(self) -> bool:
+        """True when DELETE by tag removes only that tag (202), as GitLab's registry does."""
+        return FLAVOURS[self.flavour].deletes_by_tag
+
+    @property
     def scheme(self) -> str:
         return "https" if self.tls is not None else "http"
 
     # -- lifetime -------------------------------------------------------------------------
 
     def start(self, timeout: float = 20.0) -> LocalRegistry:
-        binary = find_registry_binary()
+        binary = find_registry_binary(self.flavour)
         if binary is None:
-            raise RuntimeError("docker-registry is not installed (Debian package docker-registry)")
+            raise RuntimeError(FLAVOURS[self.flavour].install_hint)
         self.root.mkdir(parents=True, exist_ok=True)
         htpasswd = self.root / "htpasswd"
         hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -129,13 +199,15 @@ class LocalRegistry(Service):
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 log = (self.root / "registry.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"docker-registry exited at start: {log}")
+                raise RuntimeError(f"registry {self.flavour} exited at start: {log}")
             try:
                 self.request("GET", "/v2/")
                 return
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.05)
-        raise RuntimeError(f"docker-registry did not answer on {self.host} within {timeout}s")
+        raise RuntimeError(
+            f"registry {self.flavour} did not answer on {self.host} within {timeout}s"
+        )
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

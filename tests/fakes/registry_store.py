@@ -1,10 +1,21 @@
 """The emulator's view of the real distribution registry: tags, tag details, tag deletion.
 
-Reads go over the registry's HTTP API. Deleting one tag follows GitLab's registry, which
-supports the OCI tag delete (only that tag goes; other tags on the same digest stay). The
-distribution 2.8 registry we run answers ``DELETE /v2/<name>/manifests/<tag>`` with 400, so the
-emulator removes the tag's link from the registry's filesystem storage instead: afterwards the
-real registry no longer lists or resolves the tag, exactly as after GitLab's tag delete.
+Reads go over the registry's HTTP API. Deleting one tag follows GitLab against its own
+registry: Projects::ContainerRepository::DeleteTagsService picks
+Projects::ContainerRepository::Gitlab::DeleteTagsService when ``client.supports_tag_delete?``
+(lib/container_registry/client.rb: the GitLab registry fork; on GitLab.com the ``tag_delete``
+feature), which calls ``ContainerRegistry::Client#delete_repository_tag_by_name``: one
+``DELETE /v2/<name>/tags/reference/<tag>`` per tag, where a 404 counts as deleted
+(``delete_if_exists``). Only that tag goes; other tags on the same digest stay.
+
+- On distribution v3 (``LocalRegistry.deletes_by_tag``) the emulator sends that one request as
+  the OCI distribution spec spells it, ``DELETE /v2/<name>/manifests/<tag>`` (202): distribution
+  has no ``/tags/reference/`` route, and this is its one-step tag delete with the same effect.
+- Distribution 2.8 answers DELETE by tag with 400. GitLab would take its third-party path there
+  (app/services/projects/container_repository/third_party/delete_tags_service.rb: push a dummy
+  manifest to the tag, delete it by digest); the emulator instead removes the tag's link from
+  the registry's filesystem storage, so that the tests see GitLab's own registry's result:
+  afterwards the real registry no longer lists or resolves the tag, other tags untouched.
 """
 
 from __future__ import annotations
@@ -22,6 +33,15 @@ _INDEX_TYPES = frozenset(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     }
 )
+
+
+class TagDeleteFailed(RuntimeError):
+    """The registry did not delete the tag (unreachable, or neither 202 nor 404).
+
+    GitLab's DeleteTagsService then returns an error (a ``Faraday::Error`` is rescued, a false
+    ``delete_tag_by_name`` deletes nothing), and lib/api/project_container_repositories.rb
+    answers ``bad_request!``: 400.
+    """
 
 
 @dataclass(frozen=True)
@@ -95,11 +115,25 @@ class RegistryStore:
 
     def delete_tag(self, repository: str, tag: str) -> bool:
         """Remove exactly this tag; True when it existed."""
+        if self.registry.deletes_by_tag:
+            return self._delete_by_tag(repository, tag)
         link = self._tags_directory(repository) / tag
         if not link.is_dir():
             return False
         shutil.rmtree(link)
         return True
+
+    def _delete_by_tag(self, repository: str, tag: str) -> bool:
+        """GitLab's one-step tag delete: one DELETE by tag; 404 means it was already gone."""
+        try:
+            status, _, body = self.registry.request("DELETE", f"/v2/{repository}/manifests/{tag}")
+        except OSError as error:  # the registry is down or restarting
+            raise TagDeleteFailed(f"DELETE {repository}:{tag}: {error}") from error
+        if status == 202:
+            return True
+        if status == 404:
+            return False
+        raise TagDeleteFailed(f"DELETE {repository}:{tag}: HTTP {status} {body[:200]!r}")
 
     def _tags_directory(self, repository: str) -> Path:
         return self.registry.tags_directory(repository)

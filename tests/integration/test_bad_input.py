@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry
+from devkit.local_registry import FlavourName, LocalRegistry
 from tests.conftest import RunCli
 from tests.support.fault_proxy import FaultProxy
 from tests.support.scenario import REPO, TARGET, job_env, seed, state
@@ -263,9 +263,11 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def tls_registry(tmp_path: Path, registry_binary: str) -> Iterator[LocalRegistry]:
+def tls_registry(
+    tmp_path: Path, registry_flavour: FlavourName, registry_binary: str
+) -> Iterator[LocalRegistry]:
     files = make_tls_files(tmp_path / "tls")
-    with LocalRegistry(tmp_path / "tls-registry", tls=files) as running:
+    with LocalRegistry(tmp_path / "tls-registry", tls=files, flavour=registry_flavour) as running:
         yield running
 
 

@@ -24,7 +24,7 @@ def ratios_last(output: str, count: int) -> list[str]:
     return lines[-count:]
 
 
-@pytest.mark.usefixtures("regctl_binary", "registry_binary")
+@pytest.mark.usefixtures("regctl_binary", "registry_binary_2_8")
 def test_sweep_throughput_on_loopback_both_ways(capsys: pytest.CaptureFixture[str]) -> None:
     # One regctl delete at a time: distribution 2.8's delete-by-digest races with concurrent
     # ones and can leave a dangling tag entry (bench/RESULTS.md), which would fail this smoke
@@ -40,7 +40,7 @@ def test_sweep_throughput_on_loopback_both_ways(capsys: pytest.CaptureFixture[st
     ratios_last(output, 2)
 
 
-@pytest.mark.usefixtures("regctl_binary", "registry_binary")
+@pytest.mark.usefixtures("regctl_binary", "registry_binary_2_8")
 def test_sweep_throughput_through_the_latency_proxy(capsys: pytest.CaptureFixture[str]) -> None:
     sweep_throughput.main(["--network", "25ms", "--tags", "5", "--orphans", "3"])
     output = capsys.readouterr().out
@@ -48,7 +48,7 @@ def test_sweep_throughput_through_the_latency_proxy(capsys: pytest.CaptureFixtur
     assert "25ms" in ratios_last(output, 1)[0]
 
 
-@pytest.mark.usefixtures("regctl_binary", "registry_binary")
+@pytest.mark.usefixtures("regctl_binary", "registry_binary_2_8")
 def test_plan_requests_stay_within_the_bound(capsys: pytest.CaptureFixture[str]) -> None:
     plan_requests.main(["--tags", "60", "--tags", "130"])
     output = capsys.readouterr().out
@@ -65,7 +65,7 @@ def test_plan_scaling(capsys: pytest.CaptureFixture[str]) -> None:
     ratios_last(output, 2)
 
 
-@pytest.mark.usefixtures("regctl_binary", "registry_binary")
+@pytest.mark.usefixtures("regctl_binary", "registry_binary_2_8")
 def test_single_delete_with_its_overhead_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
     single_delete.main(["--pairs", "2"])
     output = capsys.readouterr().out

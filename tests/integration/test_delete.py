@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,10 @@ import pytest
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry
 from tests.conftest import RunCli, ci_env
+from tests.support.fault_proxy import FaultProxy
+
+# Registry behaviour: on distribution 2.8 (regctl's placeholder path) and v3 (DELETE by tag).
+pytestmark = pytest.mark.both_registries
 
 REPO = "group/app"
 
@@ -43,6 +48,63 @@ def test_deletes_the_branch_tag_and_keeps_the_tag_sharing_its_digest(
     assert registry.tags(REPO) == ["latest", "main", "pinned-copy", "v1.2.3"]
     assert registry.digest(REPO, "pinned-copy") == seeded["feature-login"]
     assert registry.digest(REPO, "main") == seeded["main"]
+
+
+def test_the_registry_itself_deletes_by_tag_only_on_v3(
+    registry: LocalRegistry, seeded: dict[str, str]
+) -> None:
+    """The fact the two flavours differ in, asked of the registry directly, without regctl."""
+    status, _, body = registry.request("DELETE", f"/v2/{REPO}/manifests/feature-login")
+
+    if registry.deletes_by_tag:
+        assert status == 202, body
+        assert registry.tags(REPO) == ["latest", "main", "pinned-copy", "v1.2.3"]
+    else:
+        assert status == 400, body
+        assert json.loads(body)["errors"][0]["code"] == "DIGEST_INVALID"
+        assert "feature-login" in registry.tags(REPO)
+    # Either way the other tag on the same digest, and its manifest, are still there.
+    assert registry.digest(REPO, "pinned-copy") == seeded["feature-login"]
+
+
+def _requests_that_change(proxy: FaultProxy) -> list[tuple[str, str, int | None]]:
+    """(method, path, status) of every changing request, digests written as <digest>.
+
+    401 answers are left out: an auth challenge that regctl answers by sending it again.
+    """
+    return [
+        (seen.method, re.sub(r"sha256:[0-9a-f]{64}", "<digest>", seen.target), seen.status)
+        for seen in proxy.changes()
+        if seen.status != 401
+    ]
+
+
+def test_regctl_deletes_in_one_request_on_v3_and_by_placeholder_on_2_8(
+    run_cli: RunCli, registry: LocalRegistry, seeded: dict[str, str]
+) -> None:
+    with FaultProxy(registry.host, lifetime=60) as proxy:
+        env = branch_env(
+            registry,
+            "feature-login",
+            CI_REGISTRY=proxy.host,
+            CI_REGISTRY_IMAGE=f"{proxy.host}/{REPO}",
+        )
+        result = run_cli("delete", "--json", env=env)
+        changes = _requests_that_change(proxy)
+
+    assert result.returncode == 0, result.output
+    assert json.loads(result.stdout)["status"] == "deleted"
+    by_tag = f"/v2/{REPO}/manifests/feature-login"
+    if registry.deletes_by_tag:
+        # regctl's one-request path: exactly one DELETE by tag, no placeholder pushed.
+        assert changes == [("DELETE", by_tag, 202)]
+    else:
+        # Refused by tag; then a placeholder manifest pushed to the tag and deleted by digest.
+        assert changes[0] == ("DELETE", by_tag, 400), changes
+        assert ("PUT", by_tag, 201) in changes, changes
+        assert changes[-1] == ("DELETE", f"/v2/{REPO}/manifests/<digest>", 202), changes
+    assert registry.tags(REPO) == ["latest", "main", "pinned-copy", "v1.2.3"]
+    assert registry.digest(REPO, "pinned-copy") == seeded["feature-login"]
 
 
 def test_deletes_a_multi_platform_index_tag(

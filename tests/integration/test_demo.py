@@ -8,7 +8,7 @@ import sys
 from tests.conftest import ROOT
 
 
-def test_demo_runs_the_cleanup_end_to_end(regctl_binary: str, registry_binary: str) -> None:
+def test_demo_runs_the_cleanup_end_to_end(regctl_binary: str, registry_binary_2_8: str) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "devkit.demo"],
         cwd=ROOT,

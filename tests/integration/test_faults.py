@@ -3,6 +3,11 @@
 Every scenario ends the same way: the tag is either deleted or still points at its original
 digest (never at regctl's placeholder), nothing else changed, the exit code tells the truth,
 and running the same command again finishes the job.
+
+They run on both registries. On distribution 2.8 regctl deletes by placeholder (DELETE by tag
+refused, a placeholder pushed to the tag, deleted by digest); on v3 it sends one DELETE by tag.
+Faults aimed at the placeholder's requests leave a v3 delete alone, and faults aimed at "the
+request that removes the tag" (scenario.removing_request) hit each flavour's own.
 """
 
 from __future__ import annotations
@@ -28,21 +33,20 @@ from tests.conftest import RunCli
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.scenario import (
     BY_DIGEST,
+    BY_TAG,
     REPO,
     TARGET,
     Expect,
     Scenario,
     interrupt,
     job_env,
+    removing_request,
     restart_after,
     running_delete,
     seed,
     settled,
     state,
 )
-
-BY_TAG = rf"/manifests/{TARGET}$"
-
 
 SCENARIOS = [
     Scenario(
@@ -56,9 +60,11 @@ SCENARIOS = [
         Expect.fails,
     ),
     Scenario(
+        # v3 deletes by tag and never deletes by digest.
         "503-on-the-digest-delete-only",
         lambda _: [Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, times=None)],
         Expect.fails,
+        expect_on_v3=Expect.deletes,
     ),
     Scenario(
         "429-twice-with-retry-after",
@@ -80,9 +86,11 @@ SCENARIOS = [
         Expect.fails,
     ),
     Scenario(
+        # v3 pushes no placeholder.
         "reset-while-pushing-the-placeholder",
         lambda _: [Fault.reset(methods={"PUT"}, path=BY_TAG, times=None)],
         Expect.fails,
+        expect_on_v3=Expect.deletes,
     ),
     Scenario(
         "reset-after-the-registry-deleted",
@@ -97,16 +105,25 @@ SCENARIOS = [
     ),
     Scenario(
         "slow-answer-after-the-registry-deleted",
-        lambda _: [Fault.delay(8, after_forwarding=True, methods={"DELETE"}, path=BY_DIGEST)],
+        lambda registry: [
+            Fault.delay(
+                8, after_forwarding=True, methods={"DELETE"}, path=removing_request(registry)
+            ).only_authorized()
+        ],
         Expect.deletes,
         env={"REGISTRY_CLEANUP_TIMEOUT": "3"},
     ),
     Scenario(
-        # The late delete of the placeholder reaches the registry after we restored the tag.
+        # 2.8: the late delete of the placeholder reaches the registry after we restored the tag
+        # and removes only the placeholder. v3: the late DELETE by tag removes the tag itself,
+        # after the run reported it kept; a request already sent cannot be called back.
         "slow-delete-arriving-after-the-timeout",
-        lambda _: [Fault.delay(12, methods={"DELETE"}, path=BY_DIGEST)],
+        lambda registry: [
+            Fault.delay(12, methods={"DELETE"}, path=removing_request(registry)).only_authorized()
+        ],
         Expect.fails,
         env={"REGISTRY_CLEANUP_TIMEOUT": "3"},
+        expect_on_v3=Expect.lands_late,
     ),
     Scenario("registry-restarts-briefly", restart_after(1.0), Expect.either),
     Scenario(
@@ -128,33 +145,40 @@ def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
     return seed(pusher)
 
 
+@pytest.mark.both_registries
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_delete_under_fault_keeps_or_deletes_and_a_rerun_finishes(
     run_cli: RunCli, registry: LocalRegistry, seeded: dict[str, str], scenario: Scenario
 ) -> None:
     before = state(registry)
+    expect = scenario.expected(registry)
     with FaultProxy(registry.host, upstream_down=scenario.upstream_down, lifetime=120) as proxy:
         proxy.add(*scenario.faults(registry))
         env = job_env(registry, proxy, **scenario.env)
 
         first = run_cli("delete", "--json", env=env)
+        at_exit = registry.digest(REPO, TARGET)
 
         # Let every delayed request and restart play out before judging the registry.
         wait_for(lambda: settled(proxy, registry), 30, "the proxy and registry to settle")
         after = state(registry)
         document = json.loads(first.stdout)
         if first.returncode == 0:
-            assert scenario.expect is not Expect.fails, first.output
+            assert expect not in (Expect.fails, Expect.lands_late), first.output
             assert document["status"] == "deleted"
             assert TARGET not in after
             assert first.stderr == ""
         else:
-            assert scenario.expect is not Expect.deletes, first.output
+            assert expect is not Expect.deletes, first.output
             assert first.returncode == 1, first.output
             assert document["status"] == "failed"
-            # Still at the original digest: not gone, not on regctl's placeholder.
-            assert after[TARGET] == seeded[TARGET], document["reason"]
             assert len(first.stderr.splitlines()) == 1, first.stderr
+            # Still at the original digest when the run ended: not on regctl's placeholder.
+            assert at_exit == seeded[TARGET], document["reason"]
+            if expect is Expect.lands_late:
+                assert TARGET not in after, "the DELETE by tag sent before the timeout landed"
+            else:
+                assert after[TARGET] == seeded[TARGET], document["reason"]
         # Nothing else changed: the tag sharing the digest, the default branch, other branches.
         assert {t: d for t, d in after.items() if t != TARGET} == {
             t: d for t, d in before.items() if t != TARGET
@@ -168,6 +192,7 @@ def test_delete_under_fault_keeps_or_deletes_and_a_rerun_finishes(
     assert state(registry) == {t: d for t, d in before.items() if t != TARGET}
 
 
+@pytest.mark.both_registries
 def test_two_deletes_of_the_same_tag_at_once_both_succeed(
     registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
 ) -> None:
@@ -194,24 +219,42 @@ def test_two_deletes_of_the_same_tag_at_once_both_succeed(
 
 
 @contextmanager
-def delete_stuck_on_placeholder(
+def delete_stuck_on_its_last_request(
     registry: LocalRegistry, regctl_binary: str
 ) -> Iterator[tuple[FaultProxy, subprocess.Popen[str], dict[str, str]]]:
-    """A running delete whose tag is on regctl's placeholder, waiting on the placeholder's delete.
+    """A running delete waiting on the request that would remove the tag, which hangs (and never
+    reaches the registry). On 2.8 the tag is on regctl's placeholder by then, waiting on the
+    placeholder's delete; on v3 the hanging request is the one DELETE by tag, and no placeholder
+    exists.
 
     Yields the proxy, the running process and the environment it was started with.
     """
+    removing = removing_request(registry)
     with FaultProxy(registry.host, lifetime=120) as proxy:
-        # The placeholder is pushed; its delete hangs (and never reaches the registry).
-        proxy.add(Fault.respond(503, methods={"DELETE"}, path=BY_DIGEST, after=60, times=None))
+        proxy.add(
+            Fault.respond(
+                503, methods={"DELETE"}, path=removing, after=60, times=None
+            ).only_authorized()
+        )
         env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
         with running_delete(env) as process:
             wait_for(
-                lambda: any(re.search(BY_DIGEST, t) for _, t in proxy.in_flight),
+                lambda: any(m == "DELETE" and re.search(removing, t) for m, t in proxy.in_flight),
                 30,
-                "the placeholder's delete to hang",
+                "the delete to hang",
             )
             yield proxy, process, env
+
+
+def assert_on_placeholder_only_on_2_8(
+    registry: LocalRegistry, proxy: FaultProxy, original: str
+) -> None:
+    """While the delete hangs: 2.8 has re-pointed the tag at a placeholder, v3 pushed none."""
+    if registry.deletes_by_tag:
+        assert registry.digest(REPO, TARGET) == original
+        assert [s.method for s in proxy.changes() if s.status != 401] == [], proxy.changes()
+    else:
+        assert registry.digest(REPO, TARGET) not in (None, original)
 
 
 @pytest.mark.parametrize(
@@ -222,6 +265,7 @@ def delete_stuck_on_placeholder(
     ],
     ids=["sigterm", "sigint-group"],
 )
+@pytest.mark.both_registries
 def test_interrupted_between_placeholder_and_delete_restores_the_tag(
     registry: LocalRegistry,
     pusher: ImagePusher,
@@ -230,11 +274,13 @@ def test_interrupted_between_placeholder_and_delete_restores_the_tag(
     whole_group: bool,
     code: int,
 ) -> None:
-    """Stopped while the tag points at regctl's placeholder: it must point back before exit."""
+    """Stopped while the tag points at regctl's placeholder: it must point back before exit.
+
+    On v3, stopped while its one DELETE by tag hangs: the tag was never anywhere else."""
     digests = seed(pusher)
     before = state(registry)
-    with delete_stuck_on_placeholder(registry, regctl_binary) as (_, process, _):
-        assert registry.digest(REPO, TARGET) != digests[TARGET]  # on the placeholder now
+    with delete_stuck_on_its_last_request(registry, regctl_binary) as (proxy, process, _):
+        assert_on_placeholder_only_on_2_8(registry, proxy, digests[TARGET])
         stderr = interrupt(process, signum, whole_group=whole_group)
 
     assert process.returncode == code, stderr
@@ -300,15 +346,16 @@ def _accepts(host: str) -> bool:
         return False
 
 
+@pytest.mark.both_registries
 def test_a_delete_killed_midway_is_finished_by_the_rerun_even_with_expect_digest(
     run_cli: RunCli, registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
 ) -> None:
     """SIGKILL cannot be handled: the tag stays on regctl's placeholder until the next run."""
     digests = seed(pusher)
-    with delete_stuck_on_placeholder(registry, regctl_binary) as (proxy, process, env):
+    with delete_stuck_on_its_last_request(registry, regctl_binary) as (proxy, process, env):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-        assert registry.digest(REPO, TARGET) not in (None, digests[TARGET])
+        assert_on_placeholder_only_on_2_8(registry, proxy, digests[TARGET])
         proxy.clear()
 
         again = run_cli("delete", "--json", "--expect-digest", digests[TARGET], env=env)
@@ -331,20 +378,22 @@ def drop_manifest_behind(registry: LocalRegistry, repository: str, tag: str) -> 
     (revisions / "link").unlink()
 
 
+@pytest.mark.both_registries
 def test_a_tag_the_registry_leaves_dangling_is_pointed_back_and_deleted(
     run_cli: RunCli, registry: LocalRegistry, pusher: ImagePusher, regctl_binary: str
 ) -> None:
+    """2.8: when the placeholder's delete arrives, its manifest is already gone: the registry
+    answers 404 and the tag is left listed but unresolvable. v3: the tag's manifest is gone when
+    its DELETE by tag arrives, which removes the tag entry all the same."""
     digests = seed(pusher)
     before = state(registry)
     with FaultProxy(registry.host, lifetime=120) as proxy:
-        # When the placeholder's delete arrives, its manifest is already gone: the registry
-        # answers 404 and the tag is left listed but unresolvable.
         proxy.add(
             Fault.call(
                 lambda: drop_manifest_behind(registry, REPO, TARGET),
                 methods={"DELETE"},
-                path=BY_DIGEST,
-            )
+                path=removing_request(registry),
+            ).only_authorized()
         )
         env = {**job_env(registry, proxy), "REGISTRY_CLEANUP_REGCTL": regctl_binary}
         result = run_cli("delete", "--json", env=env)

@@ -19,6 +19,9 @@ from tests.fakes.fixtures import TokenAuth
 from tests.fakes.gitlab_emulator import Role
 from tests.fakes.registry_tokens import SERVICE
 
+# Registry behaviour: on distribution 2.8 (regctl's placeholder path) and v3 (DELETE by tag).
+pytestmark = pytest.mark.both_registries
+
 REPO = "group/app"
 
 

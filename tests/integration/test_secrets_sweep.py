@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunCli
 from tests.fakes.fixtures import TokenAuth
 from tests.fakes.gitlab_emulator import Role
 from tests.support.proc_sampler import ProcSampler
 from tests.support.regctl_spy import make_spy
+
+# Registry behaviour: on distribution 2.8 (regctl's placeholder path) and v3 (DELETE by tag).
+pytestmark = pytest.mark.both_registries
 
 REPO = "group/app"
 

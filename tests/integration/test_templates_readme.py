@@ -1,4 +1,7 @@
-"""The README's component section agrees with the templates, and its examples work as written."""
+"""The components' docs agree with the templates, and the README's examples work as written.
+
+The inputs tables live in docs/components.md (reference), linked from the README's sections.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from tests.support.gitlab_ci_local import DEFAULT_BRANCH_PIPELINE, FEATURE_BRANC
 from tests.support.templates import TEMPLATES, NewProject, inputs_table, spec_inputs
 
 README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "components.md"
 PUBLISHED = re.compile(r"\$CI_SERVER_FQDN/my-group/registry-cleanup/([a-z-]+)@1\.0\.0")
 
 
@@ -22,22 +26,24 @@ def components_section() -> str:
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_inputs_table_matches_the_template(name: str) -> None:
-    section = components_section()
+    reference = REFERENCE.read_text()
     marker = f"<!-- inputs of {name} -->\n"
-    assert marker in section
-    written = section.split(marker, 1)[1].split("\n\n", 1)[0] + "\n"
+    assert marker in reference
+    written = reference.split(marker, 1)[1].split("\n\n", 1)[0] + "\n"
     assert written == inputs_table(name), (
-        f"README's inputs of {name} differ from templates/{name}.yml; "
+        f"docs/components.md's inputs of {name} differ from templates/{name}.yml; "
         "regenerate with: scripts/with-env.sh python -m tests.support.templates"
     )
+    # The README's section of the component points there.
+    assert f"(docs/components.md#inputs-of-{name})" in components_section()
 
 
 def test_inputs_table_check_can_fail() -> None:
-    """A template whose default changed no longer matches the README's table."""
+    """A template whose default changed no longer matches the reference table."""
     inputs = spec_inputs("branch-image")
     inputs["delete_after"] = {**inputs["delete_after"], "default": "never"}
-    assert inputs_table("branch-image", inputs) not in components_section()
-    assert inputs_table("branch-image") in components_section()
+    assert inputs_table("branch-image", inputs) not in REFERENCE.read_text()
+    assert inputs_table("branch-image") in REFERENCE.read_text()
 
 
 def examples() -> dict[str, str]:

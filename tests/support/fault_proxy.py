@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import socket
 import ssl
@@ -58,6 +59,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     callback: Callable[[], None] | None = None
+    # True: only requests that carry an Authorization header (see only_authorized).
+    authorized: bool = False
     used: int = 0
 
     @staticmethod
@@ -134,10 +137,17 @@ class Fault:
             **cls._select(methods, path),  # type: ignore[arg-type]
         )
 
-    def matches(self, method: str, target: str) -> bool:
+    def only_authorized(self) -> Fault:
+        """This rule for requests with credentials only: a client's retry after the registry's
+        401 challenge, the request that can change something, not the challenged first try."""
+        return dataclasses.replace(self, authorized=True)
+
+    def matches(self, method: str, target: str, *, authorized: bool = True) -> bool:
         if self.times is not None and self.used >= self.times:
             return False
         if self.methods is not None and method not in self.methods:
+            return False
+        if self.authorized and not authorized:
             return False
         return self.path is None or self.path.search(target) is not None
 
@@ -328,10 +338,10 @@ class FaultProxy(Service):
         with self._lock:
             self._seen.clear()
 
-    def _take_fault(self, method: str, target: str) -> Fault | None:
+    def _take_fault(self, method: str, target: str, *, authorized: bool) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, target):
+                if fault.matches(method, target, authorized=authorized):
                     fault.used += 1
                     return fault
         return None
@@ -419,7 +429,11 @@ class FaultProxy(Service):
     async def _serve_request(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         if self.latency:
             await asyncio.sleep(self.latency)
-        fault = self._take_fault(request.method, request.target)
+        fault = self._take_fault(
+            request.method,
+            request.target,
+            authorized=request.header("Authorization") is not None,
+        )
         action = fault.action if fault is not None else None
         if fault is not None and action is Action.respond:
             await asyncio.sleep(fault.seconds)

@@ -42,9 +42,15 @@ class ProcSampler:
     def samples(self) -> list[Sample]:
         return list(self._samples.values())
 
-    def running(self) -> list[int]:
-        """Processes of the binary alive right now."""
-        return [pid for pid in _pids() if _exe(pid) == self._binary]
+    def running(self, environ_prefix: str) -> list[int]:
+        """Processes of the binary alive right now with an environment entry starting so.
+
+        Other checkouts on the machine (a benchmark, another worktree's tests) run the same
+        binary: only the entry the command under test gave its regctl tells ours apart.
+        """
+        return [
+            pid for pid in _pids() if _exe(pid) == self._binary and _has_entry(pid, environ_prefix)
+        ]
 
     def _watch(self) -> None:
         while not self._stop.wait(self._interval):
@@ -69,6 +75,13 @@ def _exe(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
+
+
+def _has_entry(pid: int, prefix: str) -> bool:
+    try:
+        return any(entry.startswith(prefix) for entry in _split(f"/proc/{pid}/environ"))
+    except OSError:
+        return False  # it ended meanwhile
 
 
 def _split(path: str) -> tuple[str, ...]:

@@ -23,6 +23,14 @@ REPO = "group/app"
 TARGET = "feature-x"
 # A manifest deleted by digest: how regctl deletes its placeholder (and an untagged image).
 BY_DIGEST = r"/manifests/sha256:"
+# The target's manifest by tag: regctl's DELETE by tag (the whole delete on distribution v3),
+# its placeholder push, and our resolve.
+BY_TAG = rf"/manifests/{TARGET}$"
+
+
+def removing_request(registry: LocalRegistry) -> str:
+    """The request that removes TARGET: DELETE by tag on v3, the placeholder's delete on 2.8."""
+    return BY_TAG if registry.deletes_by_tag else BY_DIGEST
 
 
 def seed(pusher: ImagePusher) -> dict[str, str]:
@@ -45,6 +53,9 @@ class Expect(Enum):
     fails = "fails"  # exit 1, tag at its original digest
     deletes = "deletes"  # exit 0, tag gone
     either = "either"  # one of the two, decided by timing; both are correct
+    # exit 1 with the tag at its original digest when we checked; the DELETE by tag already
+    # sent (a one-request delete, distribution v3) reaches the registry later and removes it.
+    lands_late = "lands-late"
 
 
 @dataclass(frozen=True)
@@ -54,19 +65,33 @@ class Scenario:
     expect: Expect
     upstream_down: int | None = 502
     env: dict[str, str] = field(default_factory=dict)
+    # Where distribution v3's one-request delete ends differently from 2.8's placeholder path.
+    expect_on_v3: Expect | None = None
+
+    def expected(self, registry: LocalRegistry) -> Expect:
+        if registry.deletes_by_tag and self.expect_on_v3 is not None:
+            return self.expect_on_v3
+        return self.expect
 
 
 def restart_after(
-    seconds: float, *, methods: frozenset[str] = frozenset({"DELETE"}), path: str = BY_DIGEST
+    seconds: float, *, methods: frozenset[str] = frozenset({"DELETE"}), path: str | None = None
 ) -> Callable[[LocalRegistry], list[Fault]]:
-    """Stop the registry at the first matching request; start it again ``seconds`` later."""
+    """Stop the registry at the first matching request; start it again ``seconds`` later.
+
+    ``path`` None: at the request that removes the tag (``removing_request``).
+    """
 
     def faults(registry: LocalRegistry) -> list[Fault]:
         def restart() -> None:
             registry.stop()
             threading.Timer(seconds, registry.start).start()
 
-        return [Fault.call(restart, methods=methods, path=path)]
+        if path is not None:
+            return [Fault.call(restart, methods=methods, path=path)]
+        # The try that carries credentials: the one that would remove the tag.
+        at = removing_request(registry)
+        return [Fault.call(restart, methods=methods, path=at).only_authorized()]
 
     return faults
 

@@ -82,7 +82,7 @@ def _default(spec: dict[str, Any]) -> str:
 
 
 def inputs_table(name: str, inputs: dict[str, dict[str, Any]] | None = None) -> str:
-    """The README's inputs table for one component, made from its spec header."""
+    """docs/components.md's inputs table for one component, made from its spec header."""
     lines = [
         "| Input | Type | Default | Allowed | Description |",
         "|---|---|---|---|---|",
@@ -95,6 +95,6 @@ def inputs_table(name: str, inputs: dict[str, dict[str, Any]] | None = None) -> 
 
 
 if __name__ == "__main__":
-    # Print the tables for pasting into the README: python -m tests.support.templates
+    # Print the tables for pasting into docs/components.md: python -m tests.support.templates
     for component_name in TEMPLATES:
         print(f"<!-- inputs of {component_name} -->\n{inputs_table(component_name)}")
