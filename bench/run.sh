@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All four benchmarks, each on plain loopback and through the 25 ms-each-way proxy where the
+# All five benchmarks, each on plain loopback and through the 25 ms-each-way proxy where the
 # network matters. Sizes are the ones bench/RESULTS.md reports; see there for why.
 # Run through ./dev bench (tools on PATH). Takes about 20 minutes on 2 cores.
 #   --full   benchmark 1 at the size, 5,000 tags of which 4,000 orphaned, on both
@@ -23,4 +23,5 @@ run bench.plan_requests --tags 1000 --tags 10000 --rest-up-to 1000
 run bench.plan_scaling --tags 10000 --tags 100000 --branches 20000
 run bench.single_delete --network loopback --pairs 15
 run bench.single_delete --network 25ms --pairs 9
+run bench.group_sweep --projects 1000 --tags 100
 exit "$failed"

@@ -380,3 +380,113 @@ def _print_policy(policy: dict[str, Any], json_output: bool) -> None:
 
 def _stderr(message: str) -> None:
     typer.echo(f"registry-cleanup: {message}", err=True)
+
+
+# -- group scope ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    url: str | None
+    group: str
+
+    def connect(self) -> Any:  # noqa: ANN401 (GitLabGroupApi; imported lazily)
+        from registry_cleanup.gitlab_api import API_URL_ENV, Credentials, GitLabGroupApi, TokenKind
+
+        if not self.url:
+            raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")
+        credentials = Credentials.from_env(os.environ)
+        if credentials.kind is TokenKind.job:
+            # lib/api/group_container_repositories.rb takes no job token (no job_token_allowed).
+            raise InputError(
+                "a CI job token cannot list a group's projects; set GITLAB_TOKEN (or name a "
+                "variable in REGISTRY_CLEANUP_TOKEN_VARIABLE) to a group access token with "
+                "the Maintainer role and the api scope"
+            )
+        return GitLabGroupApi(self.url, self.group, credentials)
+
+
+def run_group_sweep(
+    settings: GroupSettings,
+    selection: Any,  # noqa: ANN401 (group_sweep.ProjectSelection)
+    options: SweepOptions,
+    *,
+    json_output: bool,
+    report: Path | None,
+    registry: RegistryLogin | None = None,
+) -> int:
+    from registry_cleanup.group_report import as_document, print_tables, summary_lines
+    from registry_cleanup.group_sweep import GroupSweep, SilentProgress
+    from registry_cleanup.progress import progress_for
+    from registry_cleanup.report import write_document
+    from registry_cleanup.sweep import Sweep
+
+    api = settings.connect()
+    progress = progress_for(sys.stderr, in_ci=in_ci())
+    if registry is None:
+        result = GroupSweep(api, selection, options, progress).run()
+    else:
+        with registry.session() as session:
+            result = GroupSweep(
+                api,
+                selection,
+                options,
+                progress,
+                sweep_for=lambda project_api, opts: Sweep(
+                    project_api, opts, SilentProgress(), store_for=lambda _: session
+                ),
+            ).run()
+    document = as_document(result)
+    if report is not None:
+        write_document(report, document)
+    if json_output:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        print_tables(document, sys.stdout)
+    for outcome in result.projects:
+        if outcome.result is not None:
+            for note in outcome.result.notes:
+                _stderr(f"note: project {outcome.project}: {note}")
+    for line in summary_lines(document):
+        _stderr(line)
+    return EXIT_FAILURE if result.failed else EXIT_OK
+
+
+def run_group_pipeline(
+    settings: GroupSettings,
+    selection: Any,  # noqa: ANN401 (group_sweep.ProjectSelection)
+    pipeline: Any,  # noqa: ANN401 (group_pipeline.ChildPipelineSettings)
+    output: Path,
+) -> int:
+    from registry_cleanup.group_pipeline import batches, child_pipeline
+    from registry_cleanup.group_sweep import listed_projects
+
+    group_path, projects = listed_projects(settings.connect(), selection)
+    document = child_pipeline(group_path, projects, pipeline)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # JSON is YAML: GitLab reads it as the child pipeline, and the image needs no YAML library.
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    jobs = len(batches(projects, pipeline.max_jobs))
+    _stderr(
+        f"group {group_path}: {len(projects)} projects with container repositories, "
+        f"{jobs} sweep jobs; child pipeline written to {output}"
+    )
+    return EXIT_OK
+
+
+def run_merge_reports(
+    group: str, reports: Path, expected: list[str], output: Path | None, json_output: bool
+) -> int:
+    from registry_cleanup.group_report import merge_reports, summary_lines
+    from registry_cleanup.report import write_document
+
+    if not reports.is_dir():
+        raise InputError(f"--reports {reports} is not a directory")
+    document = merge_reports(group, sorted(reports.glob("*.json")), expected)
+    if output is not None:
+        write_document(output, document)
+    if json_output:
+        typer.echo(json.dumps(document, indent=2))
+    for line in summary_lines(document):
+        _stderr(line)
+    return EXIT_FAILURE if document["failed_projects"] else EXIT_OK

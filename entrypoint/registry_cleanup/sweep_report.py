@@ -57,3 +57,11 @@ def print_table(result: SweepResult, stream: TextIO) -> None:
     for entry in result.entries:
         table.add_row(entry.repository, entry.tag, entry.status, entry.reason)
     Console(file=stream, width=max(100, Console(file=stream).width)).print(table)
+
+
+def write_failure_report(path: Path, project: str, dry_run: bool, error: str) -> None:
+    """The report of a sweep that stopped before it had a plan (the project could not be read,
+    GitLab failed): nothing was deleted, and the artifact says why instead of being absent."""
+    result = SweepResult(project=project, dry_run=dry_run)
+    document = {**as_document(result), "failed": True, "error": error}
+    write_document(path, document)

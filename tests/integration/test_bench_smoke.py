@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from bench import plan_requests, plan_scaling, single_delete, sweep_throughput
+from bench import group_sweep, plan_requests, plan_scaling, single_delete, sweep_throughput
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry, registry_environment
 
@@ -109,3 +109,13 @@ def test_help_and_delete_import_neither_python_gitlab_nor_rich_progress(
         assert not {m for m in modules if m == "gitlab" or m.startswith("gitlab.")}, argv
         assert "rich.progress" not in modules, argv
     assert registry.tags("group/app") == []
+
+
+@pytest.mark.usefixtures("regctl_binary", "registry_binary")
+def test_group_sweep_benchmark_plans_with_group_level_calls_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    group_sweep.main(["--projects", "7", "--tags", "6", "--max-jobs", "3"])
+    output = capsys.readouterr().out
+    assert "child pipeline: 3 sweep jobs for 7 projects" in output
+    assert ratios_last(output, 1)[0].endswith("met)"), output

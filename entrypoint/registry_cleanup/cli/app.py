@@ -51,6 +51,8 @@ def root(
 app.command(epilog=delete.EPILOG)(delete.delete)
 app.command(epilog=sweep.EPILOG)(sweep.sweep)
 app.command(epilog=restore.EPILOG)(restore.restore)
+app.command("group-pipeline", epilog=sweep.GROUP_PIPELINE_EPILOG)(sweep.group_pipeline)
+app.command("merge-reports")(sweep.merge_reports)
 app.command("bulk-delete")(gitlab_admin.bulk_delete)
 app.command("delete-repository")(gitlab_admin.delete_repository)
 app.add_typer(gitlab_admin.policy_app, name="policy")

@@ -1,9 +1,11 @@
-"""``registry-cleanup sweep``: a project's orphaned tags, planned and (with --delete) deleted."""
+"""``registry-cleanup sweep``: a project's (or a group's) orphaned tags, planned and (with
+--delete) deleted; ``group-pipeline`` and ``merge-reports`` fan a group sweep out in GitLab CI."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,10 +21,15 @@ from registry_cleanup.cli.options import (
     Via,
     ViaOption,
 )
+from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.regctl import TlsMode
 
 # How old a plan --apply still accepts (the issue: a week).
 DEFAULT_MAX_PLAN_AGE = "7d"
+
+if TYPE_CHECKING:
+    from registry_cleanup.group_sweep import ProjectSelection
+    from registry_cleanup.sweep import SweepOptions
 
 EPILOG = """\
 Examples:
@@ -42,12 +49,56 @@ Examples:
   registry-cleanup sweep --plan-out plan.json
   registry-cleanup sweep --apply plan.json
 
-Exit codes: 0 done; 1 a deletion failed, the guard refused, or the git tags could not be
-listed; 2 bad input.
+\b
+  # Every project of a group and its subgroups, with a group access token
+  GITLAB_TOKEN=... registry-cleanup sweep --group my-group --exclude-project 'my-group/legacy/.*'
+
+Exit codes: 0 done; 1 a deletion failed, the guard refused or the git tags could not be listed
+(with --group: in any project); 2 bad input.
 """
 
 
+GroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        envvar="REGISTRY_CLEANUP_GROUP",
+        metavar="ID|PATH",
+        help="Sweep every project of this group (ID or full path) that has container "
+        "repositories, each with its own branches, rules and guard. Needs an access token.",
+        show_default=False,
+    ),
+]
+SubgroupsOption = Annotated[
+    bool,
+    typer.Option(
+        "--subgroups/--no-subgroups",
+        envvar="REGISTRY_CLEANUP_SUBGROUPS",
+        help="With --group: include the projects of its subgroups.",
+    ),
+]
+IncludeProjectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_INCLUDE_PROJECT",
+        metavar="REGEX",
+        help="With --group: only projects whose full path matches REGEX (whole path). Repeatable.",
+        show_default=False,
+    ),
+]
+ExcludeProjectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_EXCLUDE_PROJECT",
+        metavar="REGEX",
+        help="With --group: leave out projects whose full path matches REGEX. Repeatable.",
+        show_default=False,
+    ),
+]
+
+
 def sweep(
+    context: typer.Context,
     api_url: ApiUrlOption = None,
     project: ProjectOption = None,
     repository: Annotated[
@@ -143,6 +194,10 @@ def sweep(
             help="Deletions in flight at once.",
         ),
     ] = 4,
+    group: GroupOption = None,
+    subgroups: SubgroupsOption = True,
+    include_project: IncludeProjectOption = None,
+    exclude_project: ExcludeProjectOption = None,
     json_output: JsonOption = False,
     report: Annotated[
         Path | None,
@@ -202,8 +257,9 @@ def sweep(
     (anywhere in the tag); --protect, --include and --exclude match the whole tag.
     """
     from registry_cleanup.durations import parse_count, parse_duration
-    from registry_cleanup.errors import InputError
+    from registry_cleanup.group_sweep import ProjectSelection
     from registry_cleanup.sweep import SweepOptions
+    from registry_cleanup.sweep_report import write_failure_report
 
     settings = ApiSettings(api_url, project)
     registry = None
@@ -211,6 +267,9 @@ def sweep(
         registry = api_commands.RegistryLogin.from_env(tls)
     if plan_out is not None and not dry_run:
         raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
+    scoped_group = _scope_group(context, group)
+    if scoped_group is not None and (plan_out or apply or html):
+        raise InputError("--plan-out, --apply and --html take one project; drop --group")
     if apply is not None:
         if plan_out is not None:
             raise InputError("--apply and --plan-out cannot be combined; plan first, then apply")
@@ -239,14 +298,28 @@ def sweep(
         keep_n=parse_count(keep_n, option="--keep-n") if keep_n else None,
         older_than=parse_duration(older_than, option="--older-than") if older_than else None,
         min_age=parse_duration(min_age, option="--min-age"),
-        default_branch=default_branch,
+        default_branch=_own_default_branch(context, default_branch, project, group),
         delete=not dry_run,
         trust_branch_list=trust_branch_list,
         concurrency=concurrency,
         record_digests=plan_out is not None,
     )
-    raise typer.Exit(
-        api_commands.run_sweep(
+    if scoped_group is not None:
+        raise typer.Exit(
+            _group_sweep(
+                context,
+                api_commands.GroupSettings(api_url, scoped_group),
+                options,
+                ProjectSelection(
+                    subgroups, tuple(include_project or ()), tuple(exclude_project or ())
+                ),
+                json_output=json_output,
+                report=report,
+                registry=registry,
+            )
+        )
+    try:
+        code = api_commands.run_sweep(
             settings,
             options,
             json_output=json_output,
@@ -255,4 +328,175 @@ def sweep(
             plan_out=plan_out,
             html=html,
         )
+    except CleanupError as error:
+        if report is not None and not isinstance(error, InputError) and project:
+            # The group's child jobs merge these reports: a project that could not be read
+            # is named there with the reason, not just missing.
+            write_failure_report(report, project, not options.delete, str(error))
+        raise
+    raise typer.Exit(code)
+
+
+# -- group scope ------------------------------------------------------------------------------
+
+
+def _from_command_line(context: typer.Context, name: str) -> bool:
+    source = context.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _own_default_branch(
+    context: typer.Context, default_branch: str | None, project: str | None, group: str | None
+) -> str | None:
+    """CI_DEFAULT_BRANCH belongs to the pipeline's own project (CI_PROJECT_ID): it is no
+    default for another project, and with --group each project's comes from its branch list."""
+    if default_branch is None or _from_command_line(context, "default_branch"):
+        return default_branch
+    if group is not None:
+        return None
+    own = {os.environ.get("CI_PROJECT_ID"), os.environ.get("CI_PROJECT_PATH")}
+    if _from_command_line(context, "project") and project not in own:
+        return None
+    return default_branch
+
+
+def _scope_group(context: typer.Context, group: str | None) -> str | None:
+    """The group to sweep, if any. --project on the command line beats REGISTRY_CLEANUP_GROUP
+    from the environment (a child job sweeping one project of the group); the group-only
+    options without a group are refused rather than ignored."""
+    from_environment = group is not None and not _from_command_line(context, "group")
+    if from_environment and _from_command_line(context, "project"):
+        return None
+    if group is None:
+        for name, flag in (
+            ("subgroups", "--subgroups/--no-subgroups"),
+            ("include_project", "--include-project"),
+            ("exclude_project", "--exclude-project"),
+        ):
+            if _from_command_line(context, name):
+                raise InputError(f"{flag} picks projects of a group; it needs --group")
+    return group
+
+
+def _group_sweep(
+    context: typer.Context,
+    settings: api_commands.GroupSettings,
+    options: SweepOptions,
+    selection: ProjectSelection,
+    **output: Any,  # noqa: ANN401 (passed through to run_group_sweep)
+) -> int:
+    for name, flag in (("project", "--project"), ("repository", "--repository")):
+        if _from_command_line(context, name):
+            raise InputError(f"{flag} and --group cannot go together: pick one scope")
+    return api_commands.run_group_sweep(settings, selection, options, **output)
+
+
+GROUP_PIPELINE_EPILOG = """\
+Examples:
+
+\b
+  # The planning job of templates/group-sweep.yml: one sweep job per project, at most 50
+  registry-cleanup group-pipeline --group my-group --max-jobs 50 --output child.yml
+
+Exit codes: 0 written; 1 GitLab refused or failed; 2 bad input (a job token, say).
+"""
+
+
+def group_pipeline(
+    group: Annotated[
+        str,
+        typer.Option(
+            "--group",
+            envvar="REGISTRY_CLEANUP_GROUP",
+            metavar="ID|PATH",
+            help="The group (ID or full path).",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", metavar="FILE", dir_okay=False, help="Where to write the child pipeline."
+        ),
+    ],
+    api_url: ApiUrlOption = None,
+    subgroups: SubgroupsOption = True,
+    include_project: IncludeProjectOption = None,
+    exclude_project: ExcludeProjectOption = None,
+    max_jobs: Annotated[
+        int,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_MAX_JOBS",
+            metavar="N",
+            help="One sweep job per project up to N projects; beyond, N jobs with a batch each.",
+        ),
+    ] = 100,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CI_JOB_IMAGE",
+            metavar="IMAGE",
+            help="Image of the child pipeline's jobs (default: this job's own, CI_JOB_IMAGE).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write the child pipeline that sweeps each project of a group in its own job."""
+    from registry_cleanup.group_pipeline import ChildPipelineSettings
+    from registry_cleanup.group_sweep import ProjectSelection
+
+    selection = ProjectSelection(
+        subgroups, tuple(include_project or ()), tuple(exclude_project or ())
+    )
+    settings = ChildPipelineSettings(image=image or "", max_jobs=max_jobs)
+    raise typer.Exit(
+        api_commands.run_group_pipeline(
+            api_commands.GroupSettings(api_url, group), selection, settings, output
+        )
+    )
+
+
+def merge_reports(
+    group: Annotated[
+        str,
+        typer.Option(
+            "--group",
+            envvar="REGISTRY_CLEANUP_GROUP",
+            metavar="PATH",
+            help="The group the reports belong to (named in the merged report).",
+        ),
+    ],
+    reports: Annotated[
+        Path,
+        typer.Option(
+            "--reports",
+            metavar="DIR",
+            file_okay=False,
+            help="Directory of per-project sweep reports (sweep --report), one *.json each.",
+        ),
+    ],
+    expected: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            envvar="REGISTRY_CLEANUP_EXPECTED_PROJECTS",
+            metavar="PROJECT",
+            help="A project that must have a report; without one it counts as failed. "
+            "Repeatable; the environment variable takes space-separated paths.",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            dir_okay=False,
+            help="Write the merged report to FILE.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Merge per-project sweep reports into one group report; exit 1 if any project failed."""
+    raise typer.Exit(
+        api_commands.run_merge_reports(group, reports, list(expected or ()), report, json_output)
     )
