@@ -178,3 +178,44 @@ def read_password(from_stdin: bool, username: str | None) -> str | None:
 def stderr_line(message: str) -> None:
     """One line on stderr, prefixed with the command's name, as every message we print."""
     typer.echo(f"{PROG}: {message}", err=True)
+
+
+# -- a group's projects (sweep --group, group-pipeline) -----------------------------------
+
+GroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        envvar="REGISTRY_CLEANUP_GROUP",
+        metavar="ID|PATH",
+        help="Sweep every project of this group (ID or full path) that has container "
+        "repositories, each with its own branches, rules and guard. Needs an access token.",
+        show_default=False,
+    ),
+]
+SubgroupsOption = Annotated[
+    bool,
+    typer.Option(
+        "--subgroups/--no-subgroups",
+        envvar="REGISTRY_CLEANUP_SUBGROUPS",
+        help="With --group: include the projects of its subgroups.",
+    ),
+]
+IncludeProjectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_INCLUDE_PROJECT",
+        metavar="REGEX",
+        help="With --group: only projects whose full path matches REGEX (whole path). Repeatable.",
+        show_default=False,
+    ),
+]
+ExcludeProjectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="REGISTRY_CLEANUP_EXCLUDE_PROJECT",
+        metavar="REGEX",
+        help="With --group: leave out projects whose full path matches REGEX. Repeatable.",
+        show_default=False,
+    ),
+]
