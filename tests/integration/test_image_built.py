@@ -58,9 +58,10 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> image.BuiltImage:
 
 @pytest.fixture(scope="module")
 def image_registry(
-    tmp_path_factory: pytest.TempPathFactory, registry_binary: str
+    tmp_path_factory: pytest.TempPathFactory, registry_binary_2_8: str
 ) -> Iterator[LocalRegistry]:
-    with LocalRegistry(tmp_path_factory.mktemp("image-registry")) as running:
+    # Which registry holds the image does not matter here: one flavour, once per module.
+    with LocalRegistry(tmp_path_factory.mktemp("image-registry"), flavour="2.8") as running:
         yield running
 
 
