@@ -1,56 +1,150 @@
 # syntax=docker/dockerfile:1
-# The image the registry-cleanup components run: the CLI and a checksum-verified regctl on a
-# small Python base, as a non-root user. Built for linux/amd64 and linux/arm64 by
-# .gitlab/ci/image.yml; README "Container image" explains the choices and the size budget.
+# The image the registry-cleanup components run: FROM scratch plus a root filesystem extracted
+# from Debian trixie's packages (Python 3.13, dash, the few tools job scripts use, CA
+# certificates), the CLI's venv and a regctl built from source, as user 10001.
+#
+# Every stage but the last runs on the build platform and only fetches or compiles for the
+# target one, so linux/arm64 builds on an amd64 machine without emulation. The pipeline builds
+# this file with docker buildx (.gitlab/ci/image.yml); `./dev image` builds the same file with
+# buildah, passing a DEBIAN_IMAGE it made with mmdebstrap. docs/image.md explains the choices.
 
-# python:3.12-alpine3.24 (Python 3.12.14, Alpine 3.24.2) pinned by its multi-platform index
-# digest, as listed in github.com/docker-library/repo-info
-# repos/python/remote/3.12-alpine3.24.md (commit 2f6ab1f1). Alpine rather than Debian slim:
-# python:3.12-slim-bookworm alone is 45 MB compressed, over the image's 35 MB budget.
-ARG PYTHON_IMAGE=python:3.12.14-alpine3.24@sha256:b68d71645de25b97ac8e781e3c0e61d0ca23c5b4f46ad4da96cd7b871e01997d
+# debian:13.7-slim (trixie) pinned by its multi-platform index digest, as listed in
+# github.com/docker-library/repo-info repos/debian/remote/13.7-slim.md (commit 0de62c7b).
+ARG DEBIAN_IMAGE=debian:13.7-slim@sha256:a99cfc517144bc59b1978475ec53b46ecabec7e43635402ee5b77cc54cd1b20a
+ARG DEBIAN_SUITE=trixie
+ARG DEBIAN_MIRROR=http://deb.debian.org/debian
 
-# --- the CLI: wheel, then a venv with only its runtime dependencies -------------------------
-FROM ${PYTHON_IMAGE} AS app
+# --- rootfs: the target's Debian packages, extracted, no maintainer scripts ------------------
+FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS rootfs
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The target's ARGs come after the tools' install, so both platforms share that layer.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends mmdebstrap ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+ARG TARGETARCH
+ARG DEBIAN_SUITE
+ARG DEBIAN_MIRROR
+# mmdebstrap's extract variant resolves the packages' dependencies with apt and unpacks them
+# without running dpkg or any maintainer script, for any architecture. The package list is
+# the runtime: Python and its standard library, libstdc++ (google-re2's wheel links it),
+# /bin/sh (dash) and the tools GitLab Runner's job scripts and ours call (coreutils, grep, sed,
+# mawk). Packages that the dependencies pull in only for maintainer scripts (tzdata needs
+# debconf, which needs perl) are unpacked and then removed file by file, as listed in their
+# .deb. ca-certificates is not among them: its bundle is written by a maintainer script, and
+# it would pull in openssl and debconf. The bundle is arch-independent text, so it is made here
+# from this stage's copy of the package: every Mozilla certificate, as update-ca-certificates
+# does by default, and none of the build machine's local additions
+# (/usr/local/share/ca-certificates). Docs, man pages, locales and glibc's iconv modules are
+# dropped (Python and regctl use none of them). The links the maintainer scripts would make
+# are made here: awk and which (update-alternatives), OpenSSL's default CA paths (the openssl
+# package's). usr/share/registry-cleanup/debian-packages lists what the image holds.
+ARG ROOTFS_PACKAGES=base-files,dash,coreutils,grep,sed,mawk,python3.13-minimal,libpython3.13-stdlib,libstdc++6
+ARG ROOTFS_DROP="debconf perl-base dpkg"
+RUN set -eu; \
+    mmdebstrap --mode=chrootless --variant=extract --architectures="${TARGETARCH}" \
+        --include="${ROOTFS_PACKAGES}" --skip=cleanup/apt/cache \
+        --dpkgopt='path-exclude=/usr/share/doc/*' \
+        --dpkgopt='path-exclude=/usr/share/man/*' \
+        --dpkgopt='path-exclude=/usr/share/info/*' \
+        --dpkgopt='path-exclude=/usr/share/locale/*' \
+        --dpkgopt='path-exclude=/usr/share/lintian/*' \
+        "${DEBIAN_SUITE}" /rootfs "${DEBIAN_MIRROR}"
+WORKDIR /rootfs
+# dpkg-deb's --showformat takes ${Package} literally, hence the single quotes.
+# hadolint ignore=SC2016
+RUN set -eu; \
+    mkdir -p usr/share/registry-cleanup; \
+    for deb in var/cache/apt/archives/*.deb; do \
+        name="$(dpkg-deb --field "$deb" Package)"; \
+        case " ${ROOTFS_DROP} " in \
+            *" ${name} "*) \
+                echo "removing ${name}: only maintainer scripts use it"; \
+                dpkg-deb --fsys-tarfile "$deb" | tar -t | grep -v '/$' | sed 's|^\./||' \
+                    | while read -r path; do rm -f "./${path}"; done ;; \
+            *) dpkg-deb --show --showformat='${Package} ${Version} ${Architecture}\n' "$deb" \
+                    >> usr/share/registry-cleanup/debian-packages ;; \
+        esac; \
+    done; \
+    cat usr/share/registry-cleanup/debian-packages; \
+    rm -rf etc/apt var/lib/apt var/cache/apt var/lib/dpkg var/log/* etc/dpkg \
+        usr/share/doc usr/share/man usr/share/info usr/share/locale usr/share/lintian \
+        usr/lib/*-linux-gnu/gconv usr/share/perl* usr/lib/*-linux-gnu/perl*; \
+    find usr/share -depth -type d -empty -delete; \
+    mkdir -p etc/ssl/certs usr/lib/ssl tmp home/registry-cleanup; \
+    cat /usr/share/ca-certificates/mozilla/*.crt > etc/ssl/certs/ca-certificates.crt; \
+    ln -s /etc/ssl/certs/ca-certificates.crt usr/lib/ssl/cert.pem; \
+    ln -s /etc/ssl/certs usr/lib/ssl/certs; \
+    ln -s mawk usr/bin/awk; \
+    ln -s which.debianutils usr/bin/which; \
+    chmod 1777 tmp; \
+    printf 'root:x:0:0:root:/root:/bin/sh\nregistry-cleanup:x:10001:10001::/home/registry-cleanup:/bin/sh\n' > etc/passwd; \
+    printf 'root:x:0:\nregistry-cleanup:x:10001:\n' > etc/group; \
+    test -x bin/sh && test -x usr/bin/python3.13; \
+    if find . -path ./proc -prune -o \( -name 'perl*' -o -name 'dpkg*' -o -name 'apt*' \) -type f -print | grep .; then \
+        echo "the rootfs still holds perl, dpkg or apt files" >&2; exit 1; \
+    fi
+
+# --- venv: the CLI and its dependencies, as wheels for the target ----------------------------
+FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS venv
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3.13 python3-pip python3-installer \
+        ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+ARG TARGETARCH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY entrypoint/ entrypoint/
-# google-re2 (protect patterns are RE2, as GitLab's are) publishes no musl wheel, so its binding
-# is compiled here against Alpine's RE2 and Abseil; the runtime stage gets only their libraries.
-# Its setup.py imports pybind11 and has no build-system table, so the wheel is built without
-# build isolation, before the venv install below picks it up from /wheels.
-# hadolint ignore=DL3018,DL3013
+# pip downloads binary wheels only, for CPython 3.13 on the target's architecture and any
+# manylinux glibc up to trixie's, so nothing is compiled and nothing target-built runs here.
+# installer then unpacks them into the venv without checking the tags against this machine,
+# run by the venv's interpreter so scripts point at /opt/registry-cleanup/bin/python. No pip in
+# the venv and no .pyc files: docs/image.md has the measurement.
+# hadolint ignore=DL3042
 RUN set -eu; \
-    apk add --no-cache g++ re2-dev abseil-cpp-dev; \
-    python -m pip install --no-cache-dir pybind11 setuptools wheel; \
-    python -m pip wheel --no-cache-dir --no-build-isolation --no-deps --wheel-dir /wheels google-re2
-# No dev extra, no pip inside the venv, no caches; no .pyc either, which keeps ~4 MB out of the
-# compressed image (the runtime user could not write them back anyway).
-RUN set -eu; \
-    python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .; \
-    python -m venv --without-pip /opt/registry-cleanup; \
-    python -m pip --python /opt/registry-cleanup/bin/python install \
-        --no-cache-dir --no-compile --find-links /wheels /wheels/registry_cleanup-*.whl
+    case "${TARGETARCH}" in \
+        amd64) machine=x86_64 ;; arm64) machine=aarch64 ;; \
+        *) echo "no wheel platform for ${TARGETARCH}" >&2; exit 1 ;; \
+    esac; \
+    glibc_minor="$(getconf GNU_LIBC_VERSION | sed -E 's/^glibc 2\.([0-9]+).*/\1/')"; \
+    set --; \
+    for minor in $(seq 17 "${glibc_minor}"); do set -- "$@" --platform "manylinux_2_${minor}_${machine}"; done; \
+    python3.13 -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .; \
+    python3.13 -m pip download --no-cache-dir --only-binary=:all: --dest /wheels \
+        --implementation cp --python-version 3.13 --abi cp313 --abi abi3 --abi none "$@" \
+        /wheels/registry_cleanup-*.whl; \
+    python3.13 -m venv --without-pip /opt/registry-cleanup; \
+    for wheel in /wheels/*.whl; do \
+        PYTHONPATH=/usr/lib/python3/dist-packages /opt/registry-cleanup/bin/python -m installer \
+            --no-compile-bytecode "$wheel"; \
+    done; \
+    test -x /opt/registry-cleanup/bin/registry-cleanup
 
-# --- regctl: the release asset for the target platform, checked against regctl.sha256 -------
-# Runs on the build platform: nothing here executes the downloaded binary.
-FROM --platform=${BUILDPLATFORM} ${PYTHON_IMAGE} AS regctl
+# --- regctl: built from source for the target, checked by Go's module checksum database ------
+FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS regctl
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends golang-go ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+ARG TARGETOS
 ARG TARGETARCH
 ARG REGCTL_VERSION=v0.11.5
-WORKDIR /regctl
-COPY regctl.sha256 ./
-RUN wget -q -O "regctl-linux-${TARGETARCH}" \
-    "https://github.com/regclient/regclient/releases/download/${REGCTL_VERSION}/regctl-linux-${TARGETARCH}"
-# A missing or different sum stops the build here (set -e, and sha256sum -c exits 1).
+# Trixie's Go is 1.24; regctl v0.11.5 needs 1.25, so Go fetches the pinned toolchain from the
+# module proxy, verified against sum.golang.org like the regctl module itself.
+ARG GO_TOOLCHAIN=go1.25.5
+# A cross-compiled `go install` lands in bin/GOOS_GOARCH/, a native one in bin/.
 RUN set -eu; \
-    if ! grep -E "^[0-9a-f]{64}  regctl-linux-${TARGETARCH}\$" regctl.sha256 > expected.sha256; then \
-        echo "regctl.sha256 has no sum for regctl-linux-${TARGETARCH}" >&2; exit 1; \
-    fi; \
-    sha256sum -c expected.sha256; \
-    mv "regctl-linux-${TARGETARCH}" regctl; \
-    chmod 0755 regctl
+    CGO_ENABLED=0 GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOTOOLCHAIN="${GO_TOOLCHAIN}" \
+        GOPATH=/go GOFLAGS=-modcacherw \
+        go install -trimpath -ldflags='-s -w' \
+        "github.com/regclient/regclient/cmd/regctl@${REGCTL_VERSION}"; \
+    find /go/bin -type f -name regctl -exec mv {} /usr/local/bin/regctl \; ; \
+    test -x /usr/local/bin/regctl
 
 # --- the runtime image -----------------------------------------------------------------------
-FROM ${PYTHON_IMAGE}
+FROM scratch
 ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
@@ -60,20 +154,11 @@ LABEL org.opencontainers.image.title="registry-cleanup" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
-# pip (and the copy ensurepip keeps to reinstall it) has no use at run time; the user gets a
-# home because regctl and the CLI write their private config there. re2 brings the shared
-# libraries (RE2, Abseil) the compiled google-re2 binding links against; the base image is
-# pinned by digest, so its Alpine branch fixes the package versions.
-# hadolint ignore=DL3018
-RUN set -eu; \
-    apk add --no-cache re2; \
-    python -m pip uninstall --yes --no-cache-dir pip; \
-    rm -rf /usr/local/bin/pip /usr/local/bin/pip3* /usr/local/lib/python3.12/ensurepip; \
-    addgroup -g 10001 registry-cleanup; \
-    adduser -D -u 10001 -G registry-cleanup -h /home/registry-cleanup registry-cleanup
-COPY --from=regctl /regctl/regctl /usr/local/bin/regctl
-COPY --from=app /opt/registry-cleanup /opt/registry-cleanup
-ENV PATH="/opt/registry-cleanup/bin:${PATH}" \
+COPY --from=rootfs /rootfs/ /
+COPY --from=rootfs --chown=10001:10001 /rootfs/home/registry-cleanup /home/registry-cleanup
+COPY --from=venv /opt/registry-cleanup /opt/registry-cleanup
+COPY --from=regctl /usr/local/bin/regctl /usr/local/bin/regctl
+ENV PATH="/opt/registry-cleanup/bin:/usr/local/bin:/usr/bin:/bin" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 USER 10001:10001

@@ -24,4 +24,5 @@ run bench.plan_requests --tags 1000 --tags 10000 --rest-up-to 1000
 run bench.plan_scaling --tags 10000 --tags 100000 --branches 20000
 run bench.single_delete --network loopback --pairs 15
 run bench.single_delete --network 25ms --pairs 9
+run bench.group_sweep --projects 1000 --tags 100
 exit "$failed"

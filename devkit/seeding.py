@@ -14,8 +14,10 @@ every benchmark and test then talks to the registry over HTTP.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from devkit.images import ImagePusher
 
@@ -51,3 +53,18 @@ def seed_tags(
         (revision / "link").write_text(digest)
         result[tag] = digest
     return result
+
+
+def copy_repository(pusher: ImagePusher, source: str, repository: str) -> None:
+    """Make ``repository`` hold exactly the tags and images of ``source``, on disk.
+
+    distribution keeps blobs once for the whole registry and, per repository, only links:
+    ``_layers`` (the blobs it may serve), ``_manifests/revisions`` and ``_manifests/tags``.
+    Copying that directory of links is what a cross-repository mount plus a tag push of every
+    tag would leave behind; a thousand repositories take seconds instead of a regctl push each.
+    """
+
+    def root(name: str) -> Path:
+        return pusher.registry.tags_directory(name).parent.parent
+
+    shutil.copytree(root(source), root(repository), dirs_exist_ok=True)

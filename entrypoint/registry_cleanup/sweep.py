@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from registry_cleanup.api_store import ApiTagStore
@@ -62,6 +62,9 @@ class SweepOptions:
     delete: bool = False
     trust_branch_list: bool = False
     concurrency: int = 4
+    # Fetch the digest of every tag that may go even without an age rule (sweep --plan-out):
+    # a plan is applied only to tags still at the digest it recorded.
+    record_digests: bool = False
 
     def __post_init__(self) -> None:
         # A bad pattern is refused before the first request, not after listing every tag.
@@ -96,6 +99,7 @@ class SweepResult:
     refused: bool = False
     notes: list[str] = field(default_factory=list)
     entries: list[SweepEntry] = field(default_factory=list)
+    repositories: list[Repository] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(entry.status for entry in self.entries)
@@ -137,6 +141,7 @@ class Sweep:
         options = self._options
         result = SweepResult(project=self._api.project_ref, dry_run=not options.delete)
         repositories = self._select(self._api.repositories())
+        result.repositories = repositories
         # With an age rule, one GraphQL pass lists the tags with their creation times (100 per
         # request); without one, or where GraphQL is unavailable, the REST tag list names them.
         needs_age = SweepRules(
@@ -288,11 +293,17 @@ class Sweep:
         known: dict[str, TagDetail] | None,
     ) -> list[TagInfo]:
         """Tags as plan() wants them. Creation times are fetched for orphans only, when an age
-        rule needs them; digests of every tag when the repository has signature or
+        rule needs them or the plan records digests (sweep --plan-out, and every report, so a
+        delete can be undone); digests of every tag when the repository has signature or
         attestation tags, whose subjects are found by digest (unless the listing already
         brought them all)."""
         attached = any(attached_subject(name) is not None for name in names)
-        wanted = names if attached else sorted(candidates) if rules.needs_age else []
+        if attached:
+            wanted = names
+        elif rules.needs_age or self._options.record_digests:
+            wanted = sorted(candidates)
+        else:
+            wanted = []
         if not wanted:
             return [TagInfo(name) for name in names]
 
@@ -308,6 +319,12 @@ class Sweep:
                 infos.append(TagInfo(name))
             # else: the tag vanished since the listing and needs no decision.
         return infos
+
+    def delete_decisions(
+        self, work: Sequence[tuple[Repository, Decision]], protection: ProtectionRules
+    ) -> list[SweepEntry]:
+        """Carry out decisions made earlier (sweep --apply), with the same safe delete as run."""
+        return self._delete_all([_Work(repo, decision) for repo, decision in work], protection)
 
     def _delete_all(self, work: Sequence[_Work], protection: ProtectionRules) -> list[SweepEntry]:
         """Delete in waves: a signature or attestation tag goes only after every tag of its
@@ -363,7 +380,10 @@ class Sweep:
             return _entry(
                 repo, decision, Status.skipped.value, "GitLab refused: protected container tag"
             )
-        return _entry(repo, decision, outcome.status.value, outcome.reason)
+        entry = _entry(repo, decision, outcome.status.value, outcome.reason)
+        # The digest the delete resolved: the plan knows it only when an age rule applied,
+        # and a report without it could not be undone (restore).
+        return replace(entry, digest=outcome.digest or entry.digest)
 
 
 _GONE = (Status.deleted.value, Status.absent.value)

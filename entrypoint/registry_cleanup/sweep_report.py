@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from registry_cleanup import __version__
+from registry_cleanup.report import REPORT_VERSION, now_iso, write_document
 from registry_cleanup.sweep import SweepResult
-
-REPORT_VERSION = 1
 
 
 def as_document(result: SweepResult) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
+        "kind": "sweep",
+        "tool": f"registry-cleanup {__version__}",
+        "generated_at": now_iso(),
         "project": result.project,
         "dry_run": result.dry_run,
         "default_branch": result.default_branch,
@@ -35,10 +37,7 @@ def as_json(result: SweepResult) -> str:
 
 def write_report(path: Path, result: SweepResult) -> None:
     """Write the JSON report atomically, so an artifact is never half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(as_json(result) + "\n")
-    os.replace(partial, path)
+    write_document(path, as_document(result))
 
 
 def summary_line(result: SweepResult) -> str:
@@ -58,3 +57,11 @@ def print_table(result: SweepResult, stream: TextIO) -> None:
     for entry in result.entries:
         table.add_row(entry.repository, entry.tag, entry.status, entry.reason)
     Console(file=stream, width=max(100, Console(file=stream).width)).print(table)
+
+
+def write_failure_report(path: Path, project: str, dry_run: bool, error: str) -> None:
+    """The report of a sweep that stopped before it had a plan (the project could not be read,
+    GitLab failed): nothing was deleted, and the artifact says why instead of being absent."""
+    result = SweepResult(project=project, dry_run=dry_run)
+    document = {**as_document(result), "failed": True, "error": error}
+    write_document(path, document)

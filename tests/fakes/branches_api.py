@@ -17,9 +17,8 @@ from tests.fakes.emulator_core import (
     Answer,
     Caller,
     Request,
-    Role,
     Route,
-    authorize,
+    authorize_read_code,
     paginate,
     route,
     user_project,
@@ -36,7 +35,7 @@ def _list_branches(
 ) -> Answer:
     # before { authorize! :read_code, user_project }: Reporter in a private project.
     project, role = user_project(emulator, LIST_BRANCHES, caller, params["id"])
-    authorize(role, Role.reporter)
+    authorize_read_code(project, role)
     names = sorted(project.branches)
     search = request.query.get("search")
     if search:

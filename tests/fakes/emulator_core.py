@@ -97,6 +97,10 @@ class Project:
     members: dict[str, Role] = field(default_factory=dict)
     repositories: list[Repository] = field(default_factory=list)
     tag_rules: list[TagRule] = field(default_factory=list)
+    # ProjectFeature: repository_access_level "disabled" takes read_code away from everyone
+    # (app/policies/project_policy.rb rule { repository_disabled } prevent :read_code).
+    repository_enabled: bool = True
+    container_registry_enabled: bool = True
     policy: dict[str, Any] = field(
         default_factory=lambda: {
             "cadence": "1d",
@@ -354,6 +358,13 @@ def user_project(
     if role is None:
         raise not_found("Project")
     return project, role
+
+
+def authorize_read_code(project: Project, role: Role) -> None:
+    """``authorize! :read_code, user_project``: Reporter, and the repository feature enabled."""
+    if not project.repository_enabled:
+        raise forbidden()
+    authorize(role, Role.reporter)
 
 
 def authorize(role: Role, minimum: Role) -> None:

@@ -40,6 +40,7 @@ from tests.fakes import (
     branches_api,
     container_repositories_api,
     graphql_api,
+    groups_api,
     projects_api,
     protection_tag_rules_api,
     registry_tokens,
@@ -75,6 +76,7 @@ ROUTES: list[Route] = [
     *branches_api.ROUTES,
     *tags_api.ROUTES,
     *container_repositories_api.ROUTES,
+    *groups_api.ROUTES,
     *protection_tag_rules_api.ROUTES,
     *registry_tokens.ROUTES,
     *graphql_api.ROUTES,
@@ -100,6 +102,7 @@ class GitLabEmulator(Service):
     def __init__(self, store: RegistryStore) -> None:
         self.store = store
         self.projects: dict[int, Project] = {}
+        self.groups: dict[int, groups_api.Group] = {}
         self.tokens: dict[str, Token] = {}
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -208,6 +211,24 @@ class GitLabEmulator(Service):
     def personal_token(self, project: Project, role: Role, user: str | None = None) -> str:
         user = user or f"user-{secrets.token_hex(3)}"
         project.members[user] = role
+        token = f"glpat-{secrets.token_urlsafe(15)}"
+        self.tokens[token] = Token(kind="personal", user=user)
+        return token
+
+    def add_group(self, full_path: str) -> groups_api.Group:
+        """A private group (or subgroup: ``parent/child``); projects join it by their path."""
+        group = groups_api.Group(id=self._id(), full_path=full_path)
+        self.groups[group.id] = group
+        return group
+
+    def group_token(self, group: groups_api.Group, role: Role) -> str:
+        """A group access token: a bot user, member of the group with ``role``, and so of every
+        project and subgroup below it (membership is inherited)."""
+        user = f"group_{group.id}_bot_{secrets.token_hex(3)}"
+        group.members[user] = role
+        for project in self.projects.values():
+            if group.contains(project):
+                project.members[user] = max(role, project.members.get(user, role))
         token = f"glpat-{secrets.token_urlsafe(15)}"
         self.tokens[token] = Token(kind="personal", user=user)
         return token

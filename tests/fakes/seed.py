@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devkit.images import ImagePusher, image_blobs, write_layout
+from devkit.seeding import seed_tags
 from tests.fakes.registry_metadata import set_pushed_at
 
 
@@ -26,3 +28,15 @@ def push_created(
     )
     set_pushed_at(pusher.registry, repository, tag, created)
     return top.digest
+
+
+def seed_pushed_long_ago(
+    pusher: ImagePusher, repository: str, tags: Sequence[str], *, ago: timedelta = timedelta(days=1)
+) -> dict[str, str]:
+    """devkit.seeding.seed_tags, with every tag pushed ``ago`` (GitLab's created_at is the push
+    time: registry_metadata.py), so --min-age's grace period has passed; tag -> digest."""
+    digests = seed_tags(pusher, repository, tags)
+    moment = datetime.now(UTC) - ago
+    for tag in tags:
+        set_pushed_at(pusher.registry, repository, tag, moment)
+    return digests

@@ -27,9 +27,8 @@ from tests.fakes.emulator_core import (
     Caller,
     GitTag,
     Request,
-    Role,
     Route,
-    authorize,
+    authorize_read_code,
     iso,
     paginate,
     route,
@@ -65,7 +64,7 @@ def _list_tags(
     emulator: GitLabEmulator, request: Request, params: dict[str, str], caller: Caller
 ) -> Answer:
     project, role = user_project(emulator, LIST_GIT_TAGS, caller, params["id"])
-    authorize(role, Role.reporter)
+    authorize_read_code(project, role)
     order_by = request.query.get("order_by", "updated")
     sort = request.query.get("sort", "desc")
     if order_by not in ("name", "updated", "version") or sort not in ("asc", "desc"):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import (
+    group_sweep,
     plan_requests,
     plan_scaling,
     single_delete,
@@ -226,3 +227,15 @@ def test_help_and_delete_import_neither_python_gitlab_nor_rich_progress(
         assert not {m for m in modules if m == "gitlab" or m.startswith("gitlab.")}, argv
         assert "rich.progress" not in modules, argv
     assert registry.tags("group/app") == []
+
+
+@pytest.mark.usefixtures("regctl_binary", "both_registry_binaries")
+def test_group_sweep_benchmark_plans_with_group_level_calls_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    group_sweep.main(["--projects", "7", "--tags", "6", "--max-jobs", "3"])
+    output = capsys.readouterr().out
+    assert output.count("child pipeline: 3 sweep jobs for 7 projects") == len(FLAVOURS), output
+    ratios = ratios_last(output, len(FLAVOURS))
+    assert all(line.endswith("met)") for line in ratios), output
+    assert all(f", {flavour}," in line for flavour, line in zip(FLAVOURS, ratios, strict=True))

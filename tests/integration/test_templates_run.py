@@ -20,6 +20,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry, registry_environment
+from tests.conftest import RunCli, ci_env
 from tests.support.gitlab_ci_local import BRANCH_SLUG, ROOT, Project, component
 from tests.support.templates import NewProject
 
@@ -255,3 +256,29 @@ def test_protect_and_dry_run_inputs_reach_the_cli(
     assert passed(delete.output, "delete-image:delete"), delete.output
     assert f"deleted: {registry.host}/{APP}:{BRANCH_SLUG} ({digest})" in delete.output
     assert registry.tags(APP) == []
+
+
+def test_the_stop_job_keeps_a_report_that_restore_undoes(
+    new_project: NewProject,
+    registry: LocalRegistry,
+    pusher: ImagePusher,
+    docker_shim: dict[str, str],
+    run_cli: RunCli,
+) -> None:
+    project = branch_image_project(new_project, registry, docker_shim, BUILD_INPUTS)
+    build = project.run_jobs("branch-image:build")
+    assert passed(build.output, "branch-image:build"), build.output
+    pushed = registry.digest(APP, BRANCH_SLUG)
+
+    delete = project.run_jobs("branch-image:delete")
+    assert passed(delete.output, "branch-image:delete"), delete.output
+    assert registry.tags(APP) == []
+    artifacts = project.directory / ".gitlab-ci-local" / "artifacts"
+    (report,) = artifacts.rglob("registry-cleanup-delete.json")
+    entry = json.loads(report.read_text())["tags"][0]
+    assert (entry["tag"], entry["status"], entry["digest"]) == (BRANCH_SLUG, "deleted", pushed)
+
+    # A wrong stop, undone from the job's artifact.
+    restored = run_cli("restore", "--report", str(report), env=ci_env(registry))
+    assert restored.returncode == 0, restored.output
+    assert registry.digest(APP, BRANCH_SLUG) == pushed

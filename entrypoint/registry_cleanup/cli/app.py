@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from registry_cleanup import __version__
-from registry_cleanup.cli import delete, gitlab_admin, sweep
+from registry_cleanup.cli import delete, gitlab_admin, group, restore, sweep
 from registry_cleanup.cli.options import PROG, stderr_line
 from registry_cleanup.errors import EXIT_INPUT_ERROR, CleanupError, InputError
 
@@ -50,6 +50,9 @@ def root(
 
 app.command(epilog=delete.EPILOG)(delete.delete)
 app.command(epilog=sweep.EPILOG)(sweep.sweep)
+app.command(epilog=restore.EPILOG)(restore.restore)
+app.command("group-pipeline", epilog=group.PIPELINE_EPILOG)(group.group_pipeline)
+app.command("merge-reports")(group.merge_reports)
 app.command("bulk-delete")(gitlab_admin.bulk_delete)
 app.command("delete-repository")(gitlab_admin.delete_repository)
 app.add_typer(gitlab_admin.policy_app, name="policy")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,17 +13,26 @@ from registry_cleanup.api_commands import ApiSettings
 from registry_cleanup.ci import CiContext
 from registry_cleanup.cli.options import (
     ApiUrlOption,
+    CaFileOption,
+    DockerConfigOption,
+    PasswordStdinOption,
     ProjectOption,
     ProtectOption,
     ProtectSemverOption,
+    RegistryOption,
+    TimeoutOption,
     TlsOption,
+    UsernameOption,
+    VerboseOption,
     Via,
     ViaOption,
+    check_login_host,
+    read_password,
     stderr_line,
 )
 from registry_cleanup.deletion import DeleteRequest, delete_tag, explain_failure, parse_digest
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.refs import REGISTRY_PATTERN, ImageRef
+from registry_cleanup.refs import ImageRef
 from registry_cleanup.regctl import (
     DEFAULT_TIMEOUT_SECONDS,
     HostSettings,
@@ -34,7 +42,7 @@ from registry_cleanup.regctl import (
     check_ca_file,
     tls_notice,
 )
-from registry_cleanup.report import Outcome, Status
+from registry_cleanup.report import Outcome, Status, delete_document, write_document
 from registry_cleanup.safety import ProtectionRules
 
 EPILOG = """\
@@ -65,42 +73,11 @@ def delete(
             show_default=False,
         ),
     ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            envvar="CI_REGISTRY",
-            metavar="HOST",
-            help="Registry host the credentials are for.",
-            show_default=False,
-        ),
-    ] = None,
-    username: Annotated[
-        str | None,
-        typer.Option(
-            envvar="CI_REGISTRY_USER",
-            metavar="USER",
-            help="Registry user name.",
-            show_default=False,
-        ),
-    ] = None,
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            help="Read the registry password from standard input (default: $CI_REGISTRY_PASSWORD).",
-        ),
-    ] = False,
+    registry: RegistryOption = None,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
     tls: TlsOption = TlsMode.enabled,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_CA_FILE",
-            metavar="FILE",
-            exists=True,
-            dir_okay=False,
-            help="PEM file with the CA that signed the registry's certificate.",
-        ),
-    ] = None,
+    ca_file: CaFileOption = None,
     protect: ProtectOption = None,
     protect_semver: ProtectSemverOption = True,
     default_branch: Annotated[
@@ -129,37 +106,31 @@ def delete(
             help="Say what would happen; change nothing.",
         ),
     ] = False,
-    docker_config: Annotated[
-        bool,
-        typer.Option(
-            "--docker-config", help="Also use credentials and certificates from the Docker config."
-        ),
-    ] = False,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="REGISTRY_CLEANUP_TIMEOUT",
-            metavar="SECONDS",
-            min=1.0,
-            max=3600.0,
-            help="Give up on one regctl call after SECONDS (regctl retries 429/5xx within it).",
-        ),
-    ] = DEFAULT_TIMEOUT_SECONDS,
+    docker_config: DockerConfigOption = False,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT_SECONDS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of a line.")
     ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show regctl's own messages.")
-    ] = False,
+    verbose: VerboseOption = False,
     via: ViaOption = Via.registry,
     api_url: ApiUrlOption = None,
     project: ProjectOption = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write a JSON report (tag, digest, registry, time) to FILE, "
+            "for a CI artifact; `registry-cleanup restore --report FILE` undoes the delete.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Delete one tag: by default the current branch's image, never a protected tag."""
     ci = CiContext.from_env({**os.environ, "CI_DEFAULT_BRANCH": default_branch or ""})
     target = ci.target_ref(ref)
-    login_host = _login_host(registry, target)
-    password = _read_password(password_stdin, username)
+    login_host = check_login_host(registry, target.registry, what=str(target))
+    password = read_password(password_stdin, username)
     if ca_file is not None:
         check_ca_file(ca_file)
     request = DeleteRequest(
@@ -175,10 +146,12 @@ def delete(
     )
     if via is Via.api:
         raise typer.Exit(
-            api_commands.run_delete_via_api(ApiSettings(api_url, project), request, json_output)
+            api_commands.run_delete_via_api(
+                ApiSettings(api_url, project), request, json_output, report=report
+            )
         )
     log = stderr_line if verbose else None
-    emit = _Emitter(json_output, target)
+    emit = _Emitter(json_output, target, report=report, dry_run=dry_run)
     notice = tls_notice(target.registry, tls)
     if notice is not None:
         stderr_line(notice)
@@ -197,44 +170,19 @@ def delete(
     emit.outcome(outcome)
 
 
-def _login_host(registry: str | None, target: ImageRef) -> str:
-    """The host to log in to: --registry / $CI_REGISTRY, which must be the image's host."""
-    if registry is None:
-        return target.registry
-    if REGISTRY_PATTERN.fullmatch(registry) is None:
-        raise InputError(
-            f"registry {registry!r} is not a host name; write host or host:port, no scheme or path"
-        )
-    if registry != target.registry:
-        raise InputError(
-            f"the credentials are for registry {registry} but {target} is on "
-            f"{target.registry}; pass --registry {target.registry}"
-        )
-    return registry
-
-
-def _read_password(from_stdin: bool, username: str | None) -> str | None:
-    if from_stdin:
-        if not username:
-            raise InputError("--password-stdin needs --username (or CI_REGISTRY_USER)")
-        password = sys.stdin.read().rstrip("\r\n")
-        if not password:
-            raise InputError("--password-stdin read an empty password")
-        return password
-    password = os.environ.get("CI_REGISTRY_PASSWORD") or None
-    if password and not username:
-        raise InputError("CI_REGISTRY_PASSWORD is set but CI_REGISTRY_USER is not")
-    return password
-
-
 class _Emitter:
     """Prints one outcome the way the user asked, then ends the process with its exit code."""
 
-    def __init__(self, json_output: bool, target: ImageRef) -> None:
+    def __init__(
+        self, json_output: bool, target: ImageRef, *, report: Path | None, dry_run: bool
+    ) -> None:
         self._json = json_output
         self._target = target
+        self._report = report
+        self._dry_run = dry_run
 
     def outcome(self, outcome: Outcome) -> NoReturn:
+        self._write_report(outcome)
         if self._json:
             typer.echo(outcome.as_json())
         elif not outcome.status.is_failure:
@@ -244,15 +192,22 @@ class _Emitter:
             raise typer.Exit(1)
         raise typer.Exit(0)
 
+    def _write_report(self, outcome: Outcome) -> None:
+        # Written before anything is printed, so a failed job still leaves its artifact.
+        if self._report is not None:
+            document = delete_document(outcome, self._target, dry_run=self._dry_run)
+            write_document(self._report, document)
+
     def failure(self, message: str) -> NoReturn:
+        failed = Outcome(
+            ref=str(self._target),
+            tag=self._target.tag,
+            digest=None,
+            status=Status.failed,
+            reason=message,
+        )
+        self._write_report(failed)
         if self._json:
-            failed = Outcome(
-                ref=str(self._target),
-                tag=self._target.tag,
-                digest=None,
-                status=Status.failed,
-                reason=message,
-            )
             typer.echo(failed.as_json())
         stderr_line(message)
         raise typer.Exit(1)

@@ -1,9 +1,11 @@
-"""``registry-cleanup sweep``: a project's orphaned tags, planned and (with --delete) deleted."""
+"""``registry-cleanup sweep``: a project's (or a group's) orphaned tags, planned and (with
+--delete) deleted."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,15 +13,27 @@ from registry_cleanup import api_commands
 from registry_cleanup.api_commands import ApiSettings
 from registry_cleanup.cli.options import (
     ApiUrlOption,
+    ExcludeProjectOption,
+    GroupOption,
+    IncludeProjectOption,
     JsonOption,
     ProjectOption,
     ProtectOption,
     ProtectSemverOption,
+    SubgroupsOption,
     TlsOption,
     Via,
     ViaOption,
 )
+from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.regctl import TlsMode
+
+# How old a plan --apply still accepts (the issue: a week).
+DEFAULT_MAX_PLAN_AGE = "7d"
+
+if TYPE_CHECKING:
+    from registry_cleanup.group_sweep import ProjectSelection
+    from registry_cleanup.sweep import SweepOptions
 
 EPILOG = """\
 Examples:
@@ -34,13 +48,22 @@ Examples:
   # At a terminal, against one repository of another project
   GITLAB_TOKEN=... registry-cleanup sweep --api-url https://gitlab.example.com/api/v4 \\
       --project group/app --repository group/app/worker --json
+\b
+  # Reviewed mode: plan now, look at the plan, apply exactly that later
+  registry-cleanup sweep --plan-out plan.json
+  registry-cleanup sweep --apply plan.json
 
-Exit codes: 0 done; 1 a deletion failed, the guard refused, or the git tags could not be
-listed; 2 bad input.
+\b
+  # Every project of a group and its subgroups, with a group access token
+  GITLAB_TOKEN=... registry-cleanup sweep --group my-group --exclude-project 'my-group/legacy/.*'
+
+Exit codes: 0 done; 1 a deletion failed, the guard refused or the git tags could not be listed
+(with --group: in any project); 2 bad input.
 """
 
 
 def sweep(
+    context: typer.Context,
     api_url: ApiUrlOption = None,
     project: ProjectOption = None,
     repository: Annotated[
@@ -136,6 +159,10 @@ def sweep(
             help="Deletions in flight at once.",
         ),
     ] = 4,
+    group: GroupOption = None,
+    subgroups: SubgroupsOption = True,
+    include_project: IncludeProjectOption = None,
+    exclude_project: ExcludeProjectOption = None,
     json_output: JsonOption = False,
     report: Annotated[
         Path | None,
@@ -147,6 +174,46 @@ def sweep(
             show_default=False,
         ),
     ] = None,
+    plan_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-out",
+            metavar="FILE",
+            dir_okay=False,
+            help="Dry run that writes the plan to FILE, for review and a later --apply.",
+            show_default=False,
+        ),
+    ] = None,
+    apply: Annotated[
+        Path | None,
+        typer.Option(
+            "--apply",
+            metavar="FILE",
+            dir_okay=False,
+            help="Delete exactly the plan's deletions whose tags are unchanged (the plan's "
+            "options are used; changed tags are skipped, new ones untouched).",
+            show_default=False,
+        ),
+    ] = None,
+    max_plan_age: Annotated[
+        str,
+        typer.Option(
+            envvar="REGISTRY_CLEANUP_MAX_PLAN_AGE",
+            metavar="AGE",
+            help="--apply refuses a plan older than AGE.",
+        ),
+    ] = DEFAULT_MAX_PLAN_AGE,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            envvar="REGISTRY_CLEANUP_HTML",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write the report as one self-contained HTML page (plan, result or apply).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Delete tags whose branch or git tag no longer exists (dry run unless --delete).
 
@@ -155,7 +222,36 @@ def sweep(
     (anywhere in the tag); --protect, --include and --exclude match the whole tag.
     """
     from registry_cleanup.durations import parse_count, parse_duration
+    from registry_cleanup.group_sweep import ProjectSelection
     from registry_cleanup.sweep import SweepOptions
+    from registry_cleanup.sweep_report import write_failure_report
+
+    settings = ApiSettings(api_url, project)
+    registry = None
+    if via is Via.registry:
+        registry = api_commands.RegistryLogin.from_env(tls)
+    if plan_out is not None and not dry_run:
+        raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
+    scoped_group = _scope_group(context, group)
+    if scoped_group is not None and (plan_out or apply or html):
+        raise InputError("--plan-out, --apply and --html take one project; drop --group")
+    if apply is not None:
+        if plan_out is not None:
+            raise InputError("--apply and --plan-out cannot be combined; plan first, then apply")
+        # The plan's own options decide; its deletions were the dry run that was reviewed.
+        raise typer.Exit(
+            api_commands.run_apply(
+                settings,
+                apply,
+                max_age=max_plan_age,
+                trust_branch_list=trust_branch_list,
+                concurrency=concurrency,
+                json_output=json_output,
+                report=report,
+                registry=registry,
+                html=html,
+            )
+        )
 
     options = SweepOptions(
         repositories=tuple(repository or ()),
@@ -167,17 +263,94 @@ def sweep(
         keep_n=parse_count(keep_n, option="--keep-n") if keep_n else None,
         older_than=parse_duration(older_than, option="--older-than") if older_than else None,
         min_age=parse_duration(min_age, option="--min-age"),
-        default_branch=default_branch,
+        default_branch=_own_default_branch(context, default_branch, project, group),
         delete=not dry_run,
         trust_branch_list=trust_branch_list,
         concurrency=concurrency,
+        record_digests=plan_out is not None,
     )
-    settings = ApiSettings(api_url, project)
-    registry = None
-    if via is Via.registry:
-        registry = api_commands.RegistryLogin.from_env(tls)
-    raise typer.Exit(
-        api_commands.run_sweep(
-            settings, options, json_output=json_output, report=report, registry=registry
+    if scoped_group is not None:
+        raise typer.Exit(
+            _group_sweep(
+                context,
+                api_commands.GroupSettings(api_url, scoped_group),
+                options,
+                ProjectSelection(
+                    subgroups, tuple(include_project or ()), tuple(exclude_project or ())
+                ),
+                json_output=json_output,
+                report=report,
+                registry=registry,
+            )
         )
-    )
+    try:
+        code = api_commands.run_sweep(
+            settings,
+            options,
+            json_output=json_output,
+            report=report,
+            registry=registry,
+            plan_out=plan_out,
+            html=html,
+        )
+    except CleanupError as error:
+        if report is not None and not isinstance(error, InputError) and project:
+            # The group's child jobs merge these reports: a project that could not be read
+            # is named there with the reason, not just missing.
+            write_failure_report(report, project, not options.delete, str(error))
+        raise
+    raise typer.Exit(code)
+
+
+# -- group scope ------------------------------------------------------------------------------
+
+
+def _from_command_line(context: typer.Context, name: str) -> bool:
+    source = context.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _own_default_branch(
+    context: typer.Context, default_branch: str | None, project: str | None, group: str | None
+) -> str | None:
+    """CI_DEFAULT_BRANCH belongs to the pipeline's own project (CI_PROJECT_ID): it is no
+    default for another project, and with --group each project's comes from its branch list."""
+    if default_branch is None or _from_command_line(context, "default_branch"):
+        return default_branch
+    if group is not None:
+        return None
+    own = {os.environ.get("CI_PROJECT_ID"), os.environ.get("CI_PROJECT_PATH")}
+    if _from_command_line(context, "project") and project not in own:
+        return None
+    return default_branch
+
+
+def _scope_group(context: typer.Context, group: str | None) -> str | None:
+    """The group to sweep, if any. --project on the command line beats REGISTRY_CLEANUP_GROUP
+    from the environment (a child job sweeping one project of the group); the group-only
+    options without a group are refused rather than ignored."""
+    from_environment = group is not None and not _from_command_line(context, "group")
+    if from_environment and _from_command_line(context, "project"):
+        return None
+    if group is None:
+        for name, flag in (
+            ("subgroups", "--subgroups/--no-subgroups"),
+            ("include_project", "--include-project"),
+            ("exclude_project", "--exclude-project"),
+        ):
+            if _from_command_line(context, name):
+                raise InputError(f"{flag} picks projects of a group; it needs --group")
+    return group
+
+
+def _group_sweep(
+    context: typer.Context,
+    settings: api_commands.GroupSettings,
+    options: SweepOptions,
+    selection: ProjectSelection,
+    **output: Any,  # noqa: ANN401 (passed through to run_group_sweep)
+) -> int:
+    for name, flag in (("project", "--project"), ("repository", "--repository")):
+        if _from_command_line(context, name):
+            raise InputError(f"{flag} and --group cannot go together: pick one scope")
+    return api_commands.run_group_sweep(settings, selection, options, **output)

@@ -1,0 +1,131 @@
+"""``sweep --apply``: delete exactly what a reviewed plan said, and only what has not changed.
+
+The registry is looked at again first, with the plan's own options, as a dry run. A planned
+deletion goes ahead only when that fresh look still deletes the tag and the tag still points at
+the planned digest; the delete itself then goes through the usual safe delete with that digest
+expected (deletion.delete_tag), so a push between the look and the delete is caught too.
+Everything else is reported with the reason: a tag pushed again, removed, now used by a new
+branch or protected since the plan is skipped; a tag that appeared since is not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from registry_cleanup.deletion import TagStore
+from registry_cleanup.gitlab_api import GitLabApi, Repository
+from registry_cleanup.plan import Action, Decision
+from registry_cleanup.plan_file import Plan, PlannedTag
+from registry_cleanup.progress import Progress
+from registry_cleanup.refs import slugify
+from registry_cleanup.report import Status
+from registry_cleanup.safety import ProtectionRules
+from registry_cleanup.sweep import KEPT, Sweep, SweepEntry, SweepResult
+
+CHANGED = "changed since the plan"
+# What the dry run that made the plan appended to each planned deletion's reason.
+DRY_RUN_SUFFIX = "; dry run: nothing was changed"
+
+
+def apply_plan(
+    api: GitLabApi,
+    plan: Plan,
+    progress: Progress,
+    *,
+    now: Callable[[], datetime],
+    trust_branch_list: bool = False,
+    store_for: Callable[[Repository], TagStore] | None = None,
+    concurrency: int | None = None,
+) -> SweepResult:
+    options = replace(
+        plan.options,
+        delete=False,
+        record_digests=True,
+        trust_branch_list=trust_branch_list or plan.options.trust_branch_list,
+        concurrency=concurrency or plan.options.concurrency,
+    )
+    sweep = Sweep(api, options, progress, now=now, store_for=store_for)
+    fresh = sweep.run()  # a dry run: it deletes nothing
+    result = SweepResult(
+        project=fresh.project,
+        dry_run=False,
+        branches=fresh.branches,
+        default_branch=fresh.default_branch,
+        guard=fresh.guard,
+        notes=list(fresh.notes),
+        repositories=fresh.repositories,
+    )
+    planned = {(tag.repository, tag.tag): tag for tag in plan.tags}
+    locations = {repository.location: repository for repository in fresh.repositories}
+    work: list[tuple[Repository, Decision]] = []
+    for entry in fresh.entries:
+        was = planned.pop((entry.repository, entry.tag), None)
+        if was is None:
+            result.entries.append(
+                replace(entry, status=KEPT, reason="appeared since the plan; not touched")
+            )
+        elif was.status != Status.would_delete.value:
+            result.entries.append(replace(entry, status=KEPT, reason=f"planned: {was.reason}"))
+        elif entry.status != Status.would_delete.value:
+            why = f"{CHANGED}: now kept ({entry.reason})"
+            result.entries.append(replace(entry, status=Status.skipped.value, reason=why))
+        elif was.digest is None or entry.digest != was.digest:
+            why = (
+                f"{CHANGED}: the tag now points at {entry.digest}, not the planned {was.digest}"
+                if was.digest is not None
+                else "the plan recorded no digest for this tag, so it cannot be checked"
+            )
+            result.entries.append(replace(entry, status=Status.skipped.value, reason=why))
+        else:
+            work.append((locations[entry.repository], _decision(was)))
+    for gone in planned.values():
+        if gone.status == Status.would_delete.value:
+            result.entries.append(_gone(gone))
+
+    if result.guard is not None and not options.trust_branch_list:
+        result.refused = True
+        for repository, decision in work:
+            result.entries.append(
+                SweepEntry(
+                    repository.location,
+                    decision.tag,
+                    Status.skipped.value,
+                    f"{decision.reason}; refused by the guard",
+                    decision.digest,
+                )
+            )
+    else:
+        protection = ProtectionRules.build(
+            default_branch_tag=slugify(result.default_branch) if result.default_branch else None,
+            patterns=options.protect,
+            protect_semver=options.protect_semver,
+        )
+        for done in sweep.delete_decisions(work, protection):
+            if done.status in (Status.skipped.value, Status.absent.value):
+                done = replace(done, reason=f"{CHANGED}: {done.reason}")
+            result.entries.append(done)
+    result.entries.sort(key=lambda e: (e.repository, e.tag))
+    return result
+
+
+def _decision(planned: PlannedTag) -> Decision:
+    return Decision(
+        tag=planned.tag,
+        action=Action.delete,
+        reason=planned.reason.removesuffix(DRY_RUN_SUFFIX),
+        digest=planned.digest,
+        created_at=planned.created_at,
+    )
+
+
+def _gone(planned: PlannedTag) -> SweepEntry:
+    return SweepEntry(
+        repository=planned.repository,
+        tag=planned.tag,
+        status=Status.absent.value,
+        reason=f"{CHANGED}: the tag (or its repository) is gone; nothing to delete",
+        digest=planned.digest,
+        created_at=planned.created_at.isoformat() if planned.created_at else None,
+    )
