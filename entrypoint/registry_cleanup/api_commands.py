@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from registry_cleanup.deletion import DeleteRequest
+    from registry_cleanup.deletion import DeleteRequest, TagStore
     from registry_cleanup.gitlab_api import GitLabApi, Repository
     from registry_cleanup.regctl import RegctlSession, TlsMode
     from registry_cleanup.sweep import SweepOptions, SweepResult
@@ -81,6 +81,19 @@ class RegistryLogin:
             yield session
 
 
+@contextmanager
+def registry_stores(
+    registry: RegistryLogin | None,
+) -> Iterator[Callable[[Repository], TagStore] | None]:
+    """Where a run's deletes go: with --via registry one regctl login serves every repository;
+    with --via api (None) each sweep uses GitLab's tag endpoint, its default."""
+    if registry is None:
+        yield None
+        return
+    with registry.session() as session:
+        yield lambda _: session
+
+
 def run_sweep(
     settings: ApiSettings,
     options: SweepOptions,
@@ -100,11 +113,8 @@ def run_sweep(
     progress = progress_for(sys.stderr, in_ci=in_ci())
     # The plan's time is when its listing began: its age counts from what it saw.
     started = datetime.now(UTC).replace(microsecond=0)
-    if registry is None:
-        result = Sweep(api, options, progress).run()
-    else:
-        with registry.session() as session:
-            result = Sweep(api, options, progress, store_for=lambda _: session).run()
+    with registry_stores(registry) as store_for:
+        result = Sweep(api, options, progress, store_for=store_for).run()
     plan = None
     if plan_out is not None:
         from registry_cleanup.report import write_document
@@ -166,7 +176,7 @@ def run_apply(
     def now() -> datetime:
         return datetime.now(UTC)
 
-    if registry is None:
+    with registry_stores(registry) as store_for:
         result = apply_plan(
             api,
             plan,
@@ -174,18 +184,8 @@ def run_apply(
             now=now,
             trust_branch_list=trust_branch_list,
             concurrency=concurrency,
+            store_for=store_for,
         )
-    else:
-        with registry.session() as session:
-            result = apply_plan(
-                api,
-                plan,
-                progress,
-                now=now,
-                trust_branch_list=trust_branch_list,
-                concurrency=concurrency,
-                store_for=lambda _: session,
-            )
     from registry_cleanup.sweep_report import as_document
 
     applied = {
@@ -423,19 +423,16 @@ def run_group_sweep(
 
     api = settings.connect()
     progress = progress_for(sys.stderr, in_ci=in_ci())
-    if registry is None:
-        result = GroupSweep(api, selection, options, progress).run()
-    else:
-        with registry.session() as session:
-            result = GroupSweep(
-                api,
-                selection,
-                options,
-                progress,
-                sweep_for=lambda project_api, opts: Sweep(
-                    project_api, opts, SilentProgress(), store_for=lambda _: session
-                ),
-            ).run()
+    with registry_stores(registry) as store_for:
+        result = GroupSweep(
+            api,
+            selection,
+            options,
+            progress,
+            sweep_for=lambda project_api, opts: Sweep(
+                project_api, opts, SilentProgress(), store_for=store_for
+            ),
+        ).run()
     document = as_document(result)
     if report is not None:
         write_document(report, document)
