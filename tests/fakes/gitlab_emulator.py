@@ -132,7 +132,7 @@ class GitLabEmulator(Service):
         # Per route, what happens to its next requests, in order: an HTTP status to answer
         # instead, None to answer normally, or a callable run first (the world moving on
         # between two requests of a run: a pipeline pushing, say), then answered normally.
-        self.faults: dict[str, list[int | None | Callable[[], object]]] = {}
+        self.faults: dict[str, list[int | Callable[[], object] | None]] = {}
         # Set by enable_registry_tokens(): then /jwt/auth issues registry tokens.
         self.issuer: TokenIssuer | None = None
         # False: /api/graphql answers 404, as where GitLab's GraphQL API is unavailable.
