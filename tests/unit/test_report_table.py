@@ -27,7 +27,8 @@ def test_plain_columns_when_not_a_terminal() -> None:
     assert lines[1].split() == list(TAG_COLUMNS)
     assert [line.split(maxsplit=3) for line in lines[2:]] == [list(row) for row in ROWS]
     # Aligned: every column starts at the same offset on every line.
-    starts = {line.index(cell) for line, cell in zip(lines[1:], ("status", "kept", "deleted"), strict=True)}
+    cells = ("status", "kept", "deleted")
+    starts = {line.index(cell) for line, cell in zip(lines[1:], cells, strict=True)}
     assert len(starts) == 1
     assert "│" not in stream.getvalue()
 
