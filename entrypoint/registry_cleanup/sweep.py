@@ -418,7 +418,14 @@ class Sweep:
         singles = list(items)
         if self._by_page:
             grouped, singles = _by_page(items, self._pages)
-            tasks = [(batch, self._pages[repo][index]) for (repo, index), batch in grouped.items()]
+            # Last pages first. Without the registry metadata database GitLab's cursor is an
+            # offset (graphql-ruby's ArrayConnection): deleting tags of an earlier page would
+            # shift every later page, whose tags would then be missing when it is read again
+            # (and take the single-tag path). Deletions further on never move an earlier page.
+            tasks = [
+                (batch, self._pages[repo][index])
+                for (repo, index), batch in sorted(grouped.items(), reverse=True)
+            ]
         tasks += [([item], None) for item in singles]
 
         def run(task: tuple[list[_Work], TagPage | None]) -> list[tuple[_Work, SweepEntry]]:
