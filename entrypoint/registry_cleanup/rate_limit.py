@@ -42,6 +42,9 @@ MAX_BACKOFF_SECONDS = 60.0
 # spread evenly over the time to the reset, so other jobs of the same user keep some of it.
 PACE_BELOW_SHARE = 0.5
 
+# Waits for the reset shorter than this pass without a line: they are no news to the user.
+ANNOUNCE_SECONDS = 1.0
+
 Notify = Callable[[str], None]
 
 
@@ -233,12 +236,14 @@ class Budget:
             name = _throttle_name(headers)
             notice = f"GitLab rate limit reached{_named(name)}: waiting {_seconds(wait)}, {because}"
             self._quiet_until = now + wait
+            # The requests held back until this window ends need no line of their own.
+            self._announced.add((self._reset_epoch, "exhausted"))
         return wait, notice
 
     def _once(self, now: float, wait: float, kind: str, line: str) -> str | None:
         """``line`` the first time per window and kind, unless an announced wait is running."""
         key = (self._reset_epoch, kind)
-        if key in self._announced or now < self._quiet_until:
+        if key in self._announced or now < self._quiet_until or 0 < wait < ANNOUNCE_SECONDS:
             return None
         self._announced.add(key)
         self._quiet_until = max(self._quiet_until, now + wait)
