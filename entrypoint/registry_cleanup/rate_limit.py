@@ -42,6 +42,8 @@ MAX_BACKOFF_SECONDS = 60.0
 # spread evenly over the time to the reset, so other jobs of the same user keep some of it.
 PACE_BELOW_SHARE = 0.5
 
+# While a new window's whole budget is on its way and no answer has said when it ends.
+ANSWER_POLL_SECONDS = 0.05
 # Waits for the reset shorter than this pass without a line: they are no news to the user.
 ANNOUNCE_SECONDS = 1.0
 
@@ -146,24 +148,38 @@ class Budget:
 
     def __init__(self) -> None:
         self._name = ""
-        self._remaining: int | None = None  # None: not known (no headers yet, or a new window)
+        self._remaining: int | None = None  # None: nothing known (no headers yet)
         self._limit: int | None = None
-        self._reset_epoch: int | None = None
-        self._resets_at = 0.0
+        self._reset_epoch: int | None = None  # RateLimit-Reset of the window we count in
+        self._ended_epoch: int | None = None  # ... and of the last one we saw end
+        self._resets_at = 0.0  # math.inf: a new window whose end no answer has told us yet
         self._next_start = 0.0
         self._next_seq = 0
         self._in_flight: set[int] = set()
+        self._granted_unsent = 0  # reservations counted against the budget, not yet sent
         self._announced: set[tuple[int | None, str]] = set()
         self._quiet_until = 0.0  # while one announced 429 wait runs, the others stay silent
 
     def reserve(self, now: float) -> Reservation:
         """May a request start now? Counts it against the budget if so."""
+        if self._remaining is not None and now >= self._resets_at:
+            # The window is over. The new one holds the same limit, as far as we know, less
+            # what is still on its way (GitLab may count that in the new one); the first
+            # answers from it say how it really stands and when it ends.
+            self._ended_epoch = self._reset_epoch
+            self._resets_at = math.inf
+            self._remaining = None if self._limit is None else self._limit - len(self._in_flight)
         if self._remaining is None:
             return Reservation(0.0, final=True)
-        if now >= self._resets_at:
-            # The window is over; the next answers say how the new one stands.
-            self._remaining = None
-            return Reservation(0.0, final=True)
+        if self._resets_at == math.inf:
+            if self._remaining > 0:
+                return self._granted(0.0)
+            if not self._in_flight and not self._granted_unsent:
+                # No answer is coming that could tell us more: go on without a budget.
+                self._remaining = None
+                return Reservation(0.0, final=True)
+            # The new window's whole limit is on its way: wait for the first answer.
+            return Reservation(ANSWER_POLL_SECONDS, final=False)
         left = self._resets_at - now
         if self._remaining <= 0:
             notice = self._once(
@@ -175,8 +191,7 @@ class Budget:
             )
             return Reservation(left, final=False, notice=notice)
         if self._limit is not None and self._remaining > self._limit * PACE_BELOW_SHARE:
-            self._remaining -= 1
-            return Reservation(0.0, final=True)
+            return self._granted(0.0)
         notice = self._once(
             now,
             0.0,
@@ -184,16 +199,22 @@ class Budget:
             f"GitLab rate limit nearly reached{_named(self._name)}: {self._remaining} requests "
             f"left for the next {_seconds(left)}, spreading them out",
         )
+        # The rest, evenly over the time from this request's turn to the reset.
         start = max(now, self._next_start)
-        self._next_start = start + left / self._remaining
-        self._remaining -= 1
-        return Reservation(start - now, final=True, notice=notice)
+        self._next_start = start + max(self._resets_at - start, 0.0) / self._remaining
+        return self._granted(start - now, notice)
+
+    def _granted(self, wait: float, notice: str | None = None) -> Reservation:
+        self._remaining = (self._remaining or 0) - 1  # callers know it is set
+        self._granted_unsent += 1
+        return Reservation(wait, final=True, notice=notice)
 
     def sent(self) -> int:
         """A request goes out now; its number, for :meth:`answered`."""
         seq = self._next_seq
         self._next_seq += 1
         self._in_flight.add(seq)
+        self._granted_unsent = max(self._granted_unsent - 1, 0)
         return seq
 
     def forget(self, seq: int) -> None:
@@ -206,7 +227,8 @@ class Budget:
         window = window_from(headers, wall_now)
         if window is None:
             return
-        if self._reset_epoch is not None and window.reset_epoch < self._reset_epoch:
+        newest = max(self._reset_epoch or 0, self._ended_epoch or 0)
+        if window.reset_epoch < newest or window.reset_epoch == self._ended_epoch:
             return  # an answer from a window that has already ended
         # GitLab counted this request and those before it; whatever we sent later, and what
         # is still unanswered from before, may not be in its count yet: assume it is not.
@@ -229,7 +251,8 @@ class Budget:
         announced wait is still running."""
         wait, because = retry_delay(headers, attempt, wall_now)
         # Hold every request back until then, not just this one: they share the budget.
-        self._resets_at = max(self._resets_at if self._remaining is not None else now, now + wait)
+        known = self._remaining is not None and self._resets_at != math.inf
+        self._resets_at = max(self._resets_at, now + wait) if known else now + wait
         self._remaining = 0
         notice = None
         if now >= self._quiet_until:
