@@ -235,14 +235,17 @@ class Budget:
         later = self._next_seq - seq - 1
         earlier_unanswered = sum(1 for other in self._in_flight if other < seq)
         remaining = window.remaining - later - earlier_unanswered
+        resets_at = now + window.resets_in
         if window.reset_epoch == self._reset_epoch and self._remaining is not None:
             remaining = min(remaining, self._remaining)
+            # Each answer's end is an upper bound (whole seconds in Date); the least is nearest.
+            resets_at = min(resets_at, self._resets_at)
         else:
             self._next_start = now
         self._name, self._reset_epoch = window.name, window.reset_epoch
         self._remaining = remaining
         self._limit = window.limit if window.limit is not None else self._limit
-        self._resets_at = now + window.resets_in
+        self._resets_at = resets_at
 
     def throttled(
         self, headers: Mapping[str, str], attempt: int, now: float, wall_now: float
