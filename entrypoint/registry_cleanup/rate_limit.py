@@ -5,9 +5,9 @@ GitLab counts authenticated API traffic per user in fixed windows (Rack::Attack
 ``POST /api/graphql`` alike, all of a user's tokens together. What it tells a client
 (lib/gitlab/rack_attack/request_throttle_data.rb):
 
-- every 429 carries ``RateLimit-Name``, ``-Limit`` (per 60 seconds, rounded up: not the limit of
-  the window), ``-Observed``, ``-Remaining``, ``-Reset`` (Unix time the window ends),
-  ``-ResetTime`` (the same as an HTTP date) and ``Retry-After`` (whole seconds);
+- a 429 of Rack::Attack carries ``RateLimit-Name``, ``-Limit`` (per 60 seconds, rounded up:
+  not the limit of the window), ``-Observed``, ``-Remaining``, ``-Reset`` (Unix time the window
+  ends), ``-ResetTime`` (the same as an HTTP date) and ``Retry-After`` (whole seconds);
 - other responses carry the first five only where the feature flag
   ``rate_limiting_headers_for_unthrottled_requests`` is on (lib/gitlab/middleware/
   rack_attack_headers.rb; GitLab.com per its rate limits page, off by default elsewhere);
