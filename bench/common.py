@@ -55,6 +55,27 @@ class Timed:
     method: str
     target: str
     status: int | None
+    # For GraphQL, which operation the POST carried (see graphql_operation); else "".
+    operation: str = ""
+
+
+def graphql_operation(body: bytes, seen_pages: set[tuple[object, object]]) -> str:
+    """A GraphQL request's part in a sweep: a tag page (first read or read again just before
+    its deletions, told apart by the repository and cursor) or the mutation deleting tags."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "GraphQL"
+    query = str(payload.get("query", ""))
+    variables = payload.get("variables") or {}
+    if "destroyContainerRepositoryTags" in query:
+        return "GraphQL delete tags"
+    if "containerRepository" in query:
+        page = (variables.get("id"), variables.get("after"))
+        again = page in seen_pages
+        seen_pages.add(page)
+        return "GraphQL tag page read again" if again else "GraphQL tag page"
+    return "GraphQL"
 
 
 class TimedProxy(FaultProxy):
@@ -67,6 +88,7 @@ class TimedProxy(FaultProxy):
     def __init__(self, upstream: str, **kwargs: Any) -> None:
         super().__init__(upstream, **kwargs)
         self.timeline: list[Timed] = []
+        self._graphql_pages: set[tuple[object, object]] = set()
         # Each connection is served by its own task, so the status _record sees is this one's.
         self._status: contextvars.ContextVar[int | None] = contextvars.ContextVar("status")
 
@@ -77,11 +99,16 @@ class TimedProxy(FaultProxy):
     async def _serve_request(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         start = time.time()
         self._status.set(None)
+        operation = ""
+        if request.target.split("?", 1)[0].endswith("/api/graphql"):
+            operation = graphql_operation(request.body, self._graphql_pages)
         try:
             return await super()._serve_request(request, writer)
         finally:
             status = self._status.get(None)
-            self.timeline.append(Timed(start, time.time(), request.method, request.target, status))
+            self.timeline.append(
+                Timed(start, time.time(), request.method, request.target, status, operation)
+            )
 
 
 @dataclass

@@ -60,14 +60,17 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
 WATCHED_IMPORTS = (
     "registry_cleanup.sweep",
     "gitlab",
-    "gql",
-    "httpx",
     "requests",
     "registry_cleanup.cli.app",
     "typer",
     "rich.progress",
 )
-PER_TAG_ROUTES = frozenset({"tag details", "delete tag"})
+# The deletions' own requests: per tag over REST; per page of 20 through GraphQL (the page read
+# again for the digest check, then the mutation).
+PER_TAG_ROUTES = frozenset(
+    {"tag details", "delete tag", "GraphQL tag page read again", "GraphQL delete tags"}
+)
+
 GAP_SECONDS = 0.005  # shorter pauses between requests are the client's own bookkeeping
 
 
@@ -96,7 +99,7 @@ def events_from(timeline: Sequence[Timed], launched: float) -> list[Event]:
             Event(
                 t.start - launched,
                 t.end - launched,
-                route_of(t.method, t.target),
+                t.operation or route_of(t.method, t.target),
                 t.method,
                 t.target,
                 t.status,
@@ -138,7 +141,7 @@ def detail_reads(events: Sequence[Event]) -> Counter[str]:
     )
 
 
-def summary(events: Sequence[Event], exited: float) -> list[str]:
+def summary(events: Sequence[Event], exited: float, deleted_tags: int = 0) -> list[str]:
     lines: list[str] = []
     if not events:
         return [f"no requests; the command took {exited:.2f} s"]
@@ -149,7 +152,6 @@ def summary(events: Sequence[Event], exited: float) -> list[str]:
     plan_end = max((e.end for e in listing), default=first)
     planning = [e for e in events if e.start < plan_end]
     deleting = [e for e in events if e.start >= plan_end]
-    deletes = [e for e in events if e.route == "delete tag"]
     lines.append(f"command: {exited:.2f} s from launch to exit, {len(events)} API requests")
     lines.append(f"  start-up before the first request (Python, imports, config): {first:.2f} s")
     mean, most = in_flight(planning, first, plan_end)
@@ -189,7 +191,7 @@ def summary(events: Sequence[Event], exited: float) -> list[str]:
         )
     reads = detail_reads(events)
     twice = sum(1 for count in reads.values() if count > 1)
-    graphql_pages = sum(1 for e in planning if e.route == "GraphQL")
+    graphql_pages = sum(1 for e in planning if e.route == "GraphQL tag page")
     lines.append(
         f"  tag details read over REST: {sum(reads.values())} for {len(reads)} tags, "
         f"{twice} of them more than once; the plan had read every tag's digest already "
@@ -198,8 +200,8 @@ def summary(events: Sequence[Event], exited: float) -> list[str]:
         else f"  tag details read over REST: {sum(reads.values())} for {len(reads)} tags, "
         f"{twice} of them more than once (no GraphQL)"
     )
-    if deletes:
-        lines.append(f"  API requests per deleted tag: {len(events) / len(deletes):.2f}")
+    if deleted_tags:
+        lines.append(f"  API requests per deleted tag: {len(events) / deleted_tags:.2f}")
     statuses = Counter(e.status for e in events)
     lines.append(f"  statuses: {dict(statuses)}")
     return lines
@@ -279,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             out.write(json.dumps(event.__dict__) + "\n")
     print(f"timeline: {len(events)} requests written to {args.timeline}")
     print(f"requests from the client straight to the registry: {registry_requests}")
-    for line in [*summary(events, exited), *startup]:
+    for line in [*summary(events, exited, deleted_tags=len(gone)), *startup]:
         print(line)
     print(f"{load_average()} at the end")
 

@@ -76,12 +76,7 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         and original != request.expect_digest
         and not store.is_placeholder(target)
     ):
-        return outcome(
-            Status.skipped,
-            f"the tag now points at {original}, not the expected {request.expect_digest}; "
-            "a newer pipeline pushed it",
-            original,
-        )
+        return outcome(Status.skipped, repushed(original, request.expect_digest), original)
     if request.dry_run:
         return outcome(Status.would_delete, "dry run: nothing was changed", original)
 
@@ -109,9 +104,17 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         return outcome(Status.failed, _explain(error, target, original, restored), original)
     if not removed:
         return outcome(Status.absent, "the tag disappeared before it could be deleted", original)
-    return outcome(
-        Status.deleted, "tag deleted; other tags on the same digest are untouched", original
+    return outcome(Status.deleted, DELETED, original)
+
+
+def repushed(current: str, expected: str) -> str:
+    """Why a tag that no longer points at the planned digest is kept."""
+    return (
+        f"the tag now points at {current}, not the expected {expected}; a newer pipeline pushed it"
     )
+
+
+DELETED = "tag deleted; other tags on the same digest are untouched"
 
 
 def _remove(store: TagStore, target: ImageRef, original: str) -> bool:

@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Any
 
 import gitlab
-import httpx
 import requests
 from gitlab.v4.objects import ProjectRegistryRepository
 
@@ -49,6 +48,18 @@ query tags($id: ContainerRepositoryID!, $first: Int!, $after: String) {
       pageInfo { endCursor hasNextPage }
       nodes { name digest createdAt }
     }
+  }
+}
+"""
+# Up to 20 tags of one repository per request (app/graphql/mutations/container_repositories/
+# destroy_tags.rb, LIMIT = 20), through the same DeleteTagsService as the REST single-tag
+# delete: protection rules apply alike, and the answer names the tags actually deleted.
+DESTROY_TAGS_LIMIT = 20
+DESTROY_TAGS_MUTATION = """
+mutation destroyTags($id: ContainerRepositoryID!, $tagNames: [String!]!) {
+  destroyContainerRepositoryTags(input: {id: $id, tagNames: $tagNames}) {
+    deletedTagNames
+    errors
   }
 }
 """
@@ -138,6 +149,18 @@ class TagDetail:
     created_at: datetime | None
 
 
+@dataclass(frozen=True)
+class TagPage:
+    """One GraphQL page of a repository's tags, and the cursor it was read ``after``.
+
+    Both of GitLab's cursors resume from a position (the registry's last tag name with the
+    metadata database, graphql-ruby's offset without it), so a page can be read again later,
+    on its own, to see those tags' digests just before they are deleted."""
+
+    after: str | None
+    tags: tuple[TagDetail, ...]
+
+
 class GitLabApiError(CleanupError):
     """A GitLab API call failed; ``status`` is the HTTP status when there was one."""
 
@@ -208,8 +231,9 @@ class GitLabApi:
         self._gl.max_retries = max_retries
         self._project = self._gl.projects.get(project, lazy=True)
         self._repository_objects: dict[int, Any] = {}
-        self._graphql_settings = (base_url(api_v4_url), timeout, max_retries)
-        self._graphql: Any = None
+        # POSTed with python-gitlab's own session (keep-alive, retries, our rate limiting)
+        # rather than gitlab.GraphQL, whose gql and httpx doubled the start-up time.
+        self._graphql_url = f"{base_url(api_v4_url)}/api/graphql"
         # GraphQL takes access tokens only (api/graphql/#authentication); with a job token,
         # and after GraphQL once failed to answer, tag metadata comes from REST.
         self.graphql_usable = private
@@ -305,7 +329,7 @@ class GitLabApi:
     ) -> dict[str, TagDetail]:
         """Digest and creation time of each named tag that still exists.
 
-        Every tag of the repository in GraphQL pages of 100 when GitLab's GraphQL API answers;
+        Every tag of the repository in GraphQL pages of 20 when GitLab's GraphQL API answers;
         otherwise one REST request per named tag, ``concurrency`` at a time.
         """
         paged = self.paged_tag_details(repository)
@@ -315,63 +339,103 @@ class GitLabApi:
         return {detail.name: detail for detail in found if detail is not None}
 
     def paged_tag_details(self, repository: Repository) -> dict[str, TagDetail] | None:
-        """Every tag with digest and creation time, 100 per GraphQL request; None when
+        """Every tag with digest and creation time, 20 per GraphQL request; None when
         GraphQL is not available to us (the caller then uses REST)."""
+        pages = self.tag_pages(repository)
+        if pages is None:
+            return None
+        return {tag.name: tag for page in pages for tag in page.tags}
+
+    def tag_pages(self, repository: Repository) -> list[TagPage] | None:
+        """Every tag, page after page as GraphQL serves them (20 each), with each page's
+        cursor; None when GraphQL is not available to us."""
         if not self.graphql_usable:
             return None
-        found: dict[str, TagDetail] = {}
-        variables: dict[str, Any] = {
-            "id": f"gid://gitlab/ContainerRepository/{repository.id}",
-            "first": GRAPHQL_PAGE,
-            "after": None,
-        }
+        pages: list[TagPage] = []
+        after: str | None = None
         try:
             while True:
-                page = self._graphql_tags(repository, variables)
-                for node in page["nodes"]:
-                    created = node.get("createdAt")
-                    found[node["name"]] = TagDetail(
-                        name=str(node["name"]),
-                        digest=str(node["digest"]),
-                        created_at=_parse_time(created) if created else None,
-                    )
-                info = page["pageInfo"]
-                if not info["hasNextPage"]:
-                    return found
-                variables["after"] = info["endCursor"]
+                page, end_cursor = self._graphql_tags(repository, after)
+                pages.append(page)
+                if end_cursor is None:
+                    return pages
+                after = end_cursor
         except GraphQLUnavailable:
             self.graphql_usable = False
             return None
 
-    def _graphql_tags(self, repository: Repository, variables: dict[str, Any]) -> Any:  # noqa: ANN401 (JSON)
-        import gql.transport.exceptions  # only with python-gitlab[graphql]; loaded on use
-
-        client = self._graphql_client()
+    def tag_page(self, repository: Repository, after: str | None) -> TagPage:
+        """One page read again from its cursor: the tags now at that position."""
         try:
-            with self._errors(f"list tags of {repository.location}", Role.reporter):
-                answer = client.execute(TAGS_QUERY, variable_values=variables)
+            page, _ = self._graphql_tags(repository, after)
+        except GraphQLUnavailable:
+            raise GitLabApiError(
+                f"could not list tags of {repository.location}: GraphQL stopped answering"
+            ) from None
+        return page
+
+    def _graphql_tags(
+        self, repository: Repository, after: str | None
+    ) -> tuple[TagPage, str | None]:
+        variables = {
+            "id": f"gid://gitlab/ContainerRepository/{repository.id}",
+            "first": GRAPHQL_PAGE,
+            "after": after,
+        }
+        data = self._graphql(f"list tags of {repository.location}", TAGS_QUERY, variables)
+        repository_node = data.get("containerRepository")
+        if repository_node is None:
+            raise GraphQLUnavailable  # not visible through GraphQL: REST decides
+        connection = repository_node["tags"]
+        tags = tuple(
+            TagDetail(
+                name=str(node["name"]),
+                digest=str(node["digest"]),
+                created_at=_parse_time(node["createdAt"]) if node.get("createdAt") else None,
+            )
+            for node in connection["nodes"]
+        )
+        info = connection["pageInfo"]
+        end_cursor = info["endCursor"] if info["hasNextPage"] else None
+        return TagPage(after=after, tags=tags), end_cursor
+
+    def destroy_tags(self, repository: Repository, names: Sequence[str]) -> set[str]:
+        """Delete up to 20 tags in one request; the names GitLab says it deleted.
+
+        A tag left out of the answer was not deleted (protected, or the registry refused);
+        the caller finds out why with the single-tag delete."""
+        if len(names) > DESTROY_TAGS_LIMIT:
+            raise ValueError(f"at most {DESTROY_TAGS_LIMIT} tags per request")
+        variables = {
+            "id": f"gid://gitlab/ContainerRepository/{repository.id}",
+            "tagNames": list(names),
+        }
+        operation = f"delete {len(names)} tags of {repository.location}"
+        try:
+            data = self._graphql(operation, DESTROY_TAGS_MUTATION, variables)
+        except GraphQLUnavailable:
+            raise GitLabApiError(f"could not {operation}: GraphQL refused the mutation") from None
+        answer = data.get("destroyContainerRepositoryTags") or {}
+        return {str(name) for name in answer.get("deletedTagNames") or ()}
+
+    def _graphql(self, operation: str, query: str, variables: Mapping[str, Any]) -> Any:  # noqa: ANN401 (JSON)
+        """One GraphQL request; its ``data``. GraphQLUnavailable where REST should decide:
+        no GraphQL (404) or a schema without these fields (HTTP 200 with errors, no data)."""
+        try:
+            with self._errors(operation, Role.reporter):
+                answer = self._gl.http_post(
+                    self._graphql_url, post_data={"query": query, "variables": dict(variables)}
+                )
         except GitLabApiError as error:
             if error.status is None or error.status in (401, 403) or error.status >= 500:
                 raise  # the same token or outage would fail over REST too
             raise GraphQLUnavailable from None  # 404: no GraphQL here (or it is switched off)
-        except gql.transport.exceptions.TransportQueryError:
-            raise GraphQLUnavailable from None  # an older schema without these fields
-        repository_node = answer.get("containerRepository")
-        if repository_node is None:
-            raise GraphQLUnavailable  # not visible through GraphQL: REST decides
-        return repository_node["tags"]
-
-    def _graphql_client(self) -> Any:  # noqa: ANN401 (python-gitlab is untyped here)
-        if self._graphql is None:
-            url, timeout, max_retries = self._graphql_settings
-            self._graphql = gitlab.GraphQL(
-                url,
-                token=self._credentials.secret,
-                timeout=timeout,
-                max_retries=max_retries,
-                retry_transient_errors=True,
-            )
-        return self._graphql
+        if not isinstance(answer, dict):
+            raise GitLabApiError(f"could not {operation}: GraphQL gave no JSON object")
+        data = answer.get("data")
+        if answer.get("errors") and not data:
+            raise GraphQLUnavailable  # an older schema, or a refusal GraphQL states as error
+        return data or {}
 
     def repository_size(self, repository: Repository) -> int | None:
         """The repository's size in bytes, where GitLab reports it, else None.
@@ -478,7 +542,7 @@ class GitLabApi:
             yield
         except gitlab.exceptions.GitlabError as error:
             raise self._translate(operation, role, error) from None
-        except (requests.RequestException, httpx.TransportError) as error:
+        except requests.RequestException as error:
             raise GitLabApiError(
                 f"could not {operation}: GitLab could not be reached ({type(error).__name__})"
             ) from None

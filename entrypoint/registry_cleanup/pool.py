@@ -13,7 +13,13 @@ from typing import TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEFAULT_CONCURRENCY = 4  # IO-bound; kind to a shared CI runner and to the GitLab instance
+# Requests to GitLab's API in flight at once by default. Each waits on the network, so the round
+# trip, not the runner, sets the pace: 16 is where a 50 ms round trip stops costing much
+# (bench/RESULTS.md), and the rate limiter (rate_limit.py) keeps it within GitLab's budget.
+DEFAULT_CONCURRENCY = 16
+# Through regctl each deletion is a process on the runner, and a registry without the OCI
+# tag delete (regctl's placeholder path) copes badly with many at once: fewer by default.
+DEFAULT_REGCTL_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
 
 

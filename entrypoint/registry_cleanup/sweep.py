@@ -11,12 +11,13 @@ re-pushed after planning is left alone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from registry_cleanup.api_store import ApiTagStore
-from registry_cleanup.deletion import DeleteRequest, TagStore, delete_tag
+from registry_cleanup.deletion import DELETED, DeleteRequest, TagStore, delete_tag, repushed
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab_api import (
     GitLabApi,
@@ -24,6 +25,7 @@ from registry_cleanup.gitlab_api import (
     NotFoundError,
     Repository,
     TagDetail,
+    TagPage,
 )
 from registry_cleanup.plan import (
     Action,
@@ -34,15 +36,17 @@ from registry_cleanup.plan import (
     orphans,
     plan,
 )
-from registry_cleanup.pool import run_bounded
+from registry_cleanup.pool import DEFAULT_CONCURRENCY, run_bounded
 from registry_cleanup.progress import Progress
 from registry_cleanup.refs import attached_subject, slugify, with_tag
 from registry_cleanup.report import Outcome, Status
 from registry_cleanup.safety import (
+    GitLabTagRule,
     ProtectionRules,
     TagPattern,
     compile_pattern,
     rules_restricting,
+    verdict,
 )
 
 KEPT = "kept"
@@ -61,7 +65,7 @@ class SweepOptions:
     default_branch: str | None = None
     delete: bool = False
     trust_branch_list: bool = False
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
     # Fetch the digest of every tag that may go even without an age rule (sweep --plan-out):
     # a plan is applied only to tags still at the digest it recorded.
     record_digests: bool = False
@@ -136,33 +140,61 @@ class Sweep:
         # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession
         # (configured and logged in once, before the pool starts) for the registry path.
         self._store_for = store_for or (lambda repository: ApiTagStore(api, repository))
+        # Through GitLab's API, tags listed by GraphQL are deleted 20 at a time (one page read
+        # again, one mutation); see _delete_page.
+        self._by_page = store_for is None
+        self._pages: dict[int, list[TagPage]] = {}
 
     def run(self) -> SweepResult:
         options = self._options
         result = SweepResult(project=self._api.project_ref, dry_run=not options.delete)
         repositories = self._select(self._api.repositories())
         result.repositories = repositories
-        # With an age rule, one GraphQL pass lists the tags with their creation times (100 per
-        # request); without one, or where GraphQL is unavailable, the REST tag list names them.
+        # GraphQL pages (20 tags each, with digests and creation times) when an age rule needs
+        # them, when the plan records digests, and always before deleting: each page is read
+        # again just before its tags go, so digests are checked 20 at a time. Otherwise, or
+        # where GraphQL is unavailable, the REST tag list (100 names a page) suffices.
         needs_age = SweepRules(
             keep_n=options.keep_n, older_than=options.older_than, min_age=options.min_age
         ).needs_age
+        wants_pages = needs_age or options.delete or options.record_digests
+        self._pages = {}
+        if wants_pages:
+            # Each repository's pages are cursor-chained; the repositories go side by side.
+            listed = run_bounded(
+                repositories,
+                lambda repo: (repo, self._api.tag_pages(repo)),
+                options.concurrency,
+            )
+            self._pages = {repo.id: pages for repo, pages in listed if pages is not None}
         known: dict[int, dict[str, TagDetail] | None] = {}
         tags: dict[int, list[str]] = {}
         for repo in repositories:
-            known[repo.id] = self._api.paged_tag_details(repo) if needs_age else None
-            listed_tags = known[repo.id]
-            tags[repo.id] = (
-                list(listed_tags) if listed_tags is not None else list(self._api.tag_names(repo))
-            )
-        listed = list(self._api.branches())
-        branches = [branch.name for branch in listed]
+            pages = self._pages.get(repo.id)
+            if pages is not None:
+                known[repo.id] = {tag.name: tag for page in pages for tag in page.tags}
+                tags[repo.id] = list(known[repo.id] or ())
+            else:
+                known[repo.id] = None
+                tags[repo.id] = list(self._api.tag_names(repo))
+        # Only now the refs, all three at once: every tag seen above was pushed after its ref
+        # existed, so a ref created meanwhile cannot lose its tag.
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="refs") as pool:
+            listing = pool.submit(lambda: list(self._api.branches()))
+            git_tag_listing = pool.submit(self._list_git_tags)
+            tag_rule_listing = pool.submit(self._api.protected_tag_rules)
+            branch_list = listing.result()
+            git_tag_answer = git_tag_listing.result()
+            tag_rules = tag_rule_listing.result()
+        branches = [branch.name for branch in branch_list]
         result.branches = len(branches)
-        git_tags = self._git_tags(result, branches)
+        git_tags = self._git_tags(result, branches, git_tag_answer)
         # The branch list marks the default branch; a job token cannot read the project.
-        default_branch = options.default_branch or next((b.name for b in listed if b.default), None)
+        default_branch = options.default_branch or next(
+            (b.name for b in branch_list if b.default), None
+        )
         result.default_branch = default_branch
-        rules = self._rules(default_branch, result)
+        rules = self._rules(default_branch, result, tag_rules)
 
         candidates = {
             repo.id: orphans(tags[repo.id], branches, rules, git_tags) for repo in repositories
@@ -226,13 +258,22 @@ class Sweep:
             chosen.update((r.id, r) for r in match)
         return list(chosen.values())
 
-    def _git_tags(self, result: SweepResult, branches: list[str]) -> list[str]:
+    def _list_git_tags(self) -> list[str] | GitLabApiError:
+        """The git tag list, or GitLab's refusal (read alongside the branches, judged after)."""
+        try:
+            return list(self._api.git_tags())
+        except GitLabApiError as error:
+            return error
+
+    def _git_tags(
+        self, result: SweepResult, branches: list[str], answer: list[str] | GitLabApiError
+    ) -> list[str]:
         """The git tags, whose tag pipelines push their slugs. If GitLab will not list them
         (a token that may not read the repository, or one GitLab does not take there), any
         orphan may be a tag pipeline's image: nothing is deleted then."""
-        try:
-            return list(self._api.git_tags())
-        except NotFoundError:
+        if not isinstance(answer, GitLabApiError):
+            return answer
+        if isinstance(answer, NotFoundError):
             if not branches:
                 return []  # no repository (lib/api/tags.rb: not_found! unless repo_exists?)
             # Branches were listed, so the repository exists: this 404 is GitLab not taking
@@ -244,17 +285,20 @@ class Sweep:
                 "token with the Reporter role)"
             )
             return []
-        except GitLabApiError as error:
-            result.refusal = (
-                f"{error}; without the git tags, any tag without a branch may be a tag "
-                "pipeline's image, so nothing is deleted (use a token that may read the "
-                "repository: Reporter, or a job token from GitLab 18.3)"
-            )
-            return []
+        result.refusal = (
+            f"{answer}; without the git tags, any tag without a branch may be a tag "
+            "pipeline's image, so nothing is deleted (use a token that may read the "
+            "repository: Reporter, or a job token from GitLab 18.3)"
+        )
+        return []
 
-    def _rules(self, default_branch: str | None, result: SweepResult) -> SweepRules:
+    def _rules(
+        self,
+        default_branch: str | None,
+        result: SweepResult,
+        tag_rules: list[GitLabTagRule] | None,
+    ) -> SweepRules:
         options = self._options
-        tag_rules = self._api.protected_tag_rules()
         gitlab_patterns: list[str] = []
         if tag_rules is None:
             result.notes.append(
@@ -297,6 +341,13 @@ class Sweep:
         delete can be undone); digests of every tag when the repository has signature or
         attestation tags, whose subjects are found by digest (unless the listing already
         brought them all)."""
+        if known is not None:
+            # GraphQL pages already brought every tag's digest and creation time.
+            return [
+                TagInfo(name, created_at=known[name].created_at, digest=known[name].digest)
+                for name in names
+                if name in known
+            ]
         attached = any(attached_subject(name) is not None for name in names)
         if attached:
             wanted = names
@@ -307,9 +358,7 @@ class Sweep:
         if not wanted:
             return [TagInfo(name) for name in names]
 
-        details = known
-        if details is None:
-            details = self._api.tag_details(repo, wanted, self._options.concurrency)
+        details = self._api.tag_details(repo, wanted, self._options.concurrency)
         infos = []
         for name in names:
             if name in details:
@@ -352,18 +401,92 @@ class Sweep:
                     outcome[(item.repository.id, item.decision.tag)] = entry.status
                     self._progress.advance(entry.status)
                     entries.append(entry)
-                done = run_bounded(
-                    doable,
-                    lambda item: (item, self._delete_one(item, protection)),
-                    self._options.concurrency,
-                )
-                for item, entry in done:
+                for item, entry in self._delete_wave(doable, protection):
                     outcome[(item.repository.id, item.decision.tag)] = entry.status
                     self._progress.advance(entry.status)
                     entries.append(entry)
         finally:
             self._progress.close()
         return entries
+
+    def _delete_wave(
+        self, items: Sequence[_Work], protection: ProtectionRules
+    ) -> Iterator[tuple[_Work, SweepEntry]]:
+        """Delete one wave, ``concurrency`` requests in flight: a page's worth of tags at a
+        time where the tags came from GraphQL pages, else one tag at a time."""
+        tasks: list[tuple[list[_Work], TagPage | None]] = []
+        singles = list(items)
+        if self._by_page:
+            grouped, singles = _by_page(items, self._pages)
+            tasks = [(batch, self._pages[repo][index]) for (repo, index), batch in grouped.items()]
+        tasks += [([item], None) for item in singles]
+
+        def run(task: tuple[list[_Work], TagPage | None]) -> list[tuple[_Work, SweepEntry]]:
+            batch, page = task
+            if page is not None:
+                return self._delete_page(batch, page, protection)
+            return [(item, self._delete_one(item, protection)) for item in batch]
+
+        for done in run_bounded(tasks, run, self._options.concurrency):
+            yield from done
+
+    def _delete_page(
+        self, items: list[_Work], page: TagPage, protection: ProtectionRules
+    ) -> list[tuple[_Work, SweepEntry]]:
+        """Up to 20 tags of one GraphQL page: read that page again, and delete in one request
+        those still at the planned digest. Two requests for the lot, where the single-tag path
+        takes two per tag; the digest check is as close to the delete as there.
+
+        Whatever this cannot settle (a tag that moved off the page, a tag GitLab did not
+        delete) goes through the single-tag path, which says exactly why."""
+        repo = items[0].repository
+        done: list[tuple[_Work, SweepEntry]] = []
+        pending: list[_Work] = []
+        for item in items:
+            allowed = verdict(item.decision.tag, protection)
+            if allowed.allowed:
+                pending.append(item)
+                continue
+            kept = _entry(repo, item.decision, Status.skipped.value, allowed.reason)
+            done.append((item, kept))
+        if not pending:
+            return done
+        try:
+            now = {tag.name: tag.digest for tag in self._api.tag_page(repo, page.after).tags}
+        except GitLabApiError:
+            return done + [(item, self._delete_one(item, protection)) for item in pending]
+        send: list[_Work] = []
+        for item in pending:
+            current, planned = now.get(item.decision.tag), item.decision.digest
+            if current is None or planned is None:
+                done.append((item, self._delete_one(item, protection)))
+            elif current != planned:
+                why = repushed(current, planned)
+                entry = _entry(repo, item.decision, Status.skipped.value, why)
+                done.append((item, replace(entry, digest=current)))
+            else:
+                send.append(item)
+        if not send:
+            return done
+        try:
+            deleted = self._api.destroy_tags(repo, [item.decision.tag for item in send])
+        except GitLabApiError:
+            # The answer may have been lost after GitLab deleted some: look at each one.
+            return done + [(item, self._after_lost_answer(item, protection)) for item in send]
+        for item in send:
+            if item.decision.tag in deleted:
+                done.append((item, _entry(repo, item.decision, Status.deleted.value, DELETED)))
+            else:
+                done.append((item, self._delete_one(item, protection)))
+        return done
+
+    def _after_lost_answer(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
+        """The mutation failed, perhaps after deleting: a tag now gone was ours to delete."""
+        entry = self._delete_one(item, protection)
+        if entry.status != Status.absent.value:
+            return entry
+        reason = "tag deleted (GitLab's answer to the delete was lost, but the tag is gone)"
+        return _entry(item.repository, item.decision, Status.deleted.value, reason)
 
     def _delete_one(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
         repo, decision = item.repository, item.decision
@@ -387,6 +510,26 @@ class Sweep:
 
 
 _GONE = (Status.deleted.value, Status.absent.value)
+
+
+def _by_page(
+    items: Sequence[_Work], pages: dict[int, list[TagPage]]
+) -> tuple[dict[tuple[int, int], list[_Work]], list[_Work]]:
+    """Items grouped by the GraphQL page their tag was listed on (at most 20 each, the
+    mutation's limit), and the items of repositories listed without GraphQL."""
+    where: dict[tuple[int, str], int] = {}
+    for repo_id, repo_pages in pages.items():
+        for number, page in enumerate(repo_pages):
+            where.update(((repo_id, tag.name), number) for tag in page.tags)
+    grouped: dict[tuple[int, int], list[_Work]] = {}
+    singles: list[_Work] = []
+    for item in items:
+        found = where.get((item.repository.id, item.decision.tag))
+        if found is None:
+            singles.append(item)
+        else:
+            grouped.setdefault((item.repository.id, found), []).append(item)
+    return grouped, singles
 
 
 def _settled(item: _Work, outcome: dict[tuple[int, str], str]) -> bool:

@@ -108,6 +108,9 @@ class GitLabEmulator(Service):
         self.groups: dict[int, groups_api.Group] = {}
         self.tokens: dict[str, Token] = {}
         self.requests: Counter[str] = Counter()
+        # POST /api/graphql by the root field asked for (containerRepository for tag pages,
+        # destroyContainerRepositoryTags for deletions).
+        self.graphql_fields: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._next_id = 1
         self.port = free_port()
@@ -129,7 +132,10 @@ class GitLabEmulator(Service):
         # Gitlab::ExclusiveLease "container_repository:cleanup_tags:#{id}": time obtained.
         self.bulk_delete_leases: dict[int, float] = {}
         # Answers to give before serving a route normally: route -> statuses, first first.
-        self.faults: dict[str, list[int]] = {}
+        # Per route, what happens to its next requests, in order: an HTTP status to answer
+        # instead, None to answer normally, or a callable run first (the world moving on
+        # between two requests of a run: a pipeline pushing, say), then answered normally.
+        self.faults: dict[str, list[int | Callable[[], object] | None]] = {}
         # Set by enable_registry_tokens(): then /jwt/auth issues registry tokens.
         self.issuer: TokenIssuer | None = None
         # False: /api/graphql answers 404, as where GitLab's GraphQL API is unavailable.
@@ -337,6 +343,9 @@ class GitLabEmulator(Service):
         with self._lock:
             queued = self.faults.get(name)
             fault = queued.pop(0) if queued else None
+        if callable(fault):
+            fault()
+            fault = None
         try:
             if fault is not None:
                 raise ApiError(fault, f"{fault} {_REASONS.get(fault, 'Error')}")

@@ -1,16 +1,16 @@
 """GitLab's GraphQL API (``POST /api/graphql``), for exactly the container tag query we send.
 
-Follows api/graphql/ (authentication: ``Authorization: Bearer`` or ``PRIVATE-TOKEN`` with an
-access token; CI job tokens are not accepted) and api/graphql/reference/ for the types below,
-a subset of GitLab's schema: ``Query.containerRepository(id: ContainerRepositoryID!)``,
-``Query.project(fullPath: ID!)``, ``ContainerRepositoryDetails.tags(first, after)`` (a
-connection: ``nodes``, ``pageInfo { endCursor hasNextPage }``), ``ContainerRepositoryTag``
-(``name digest createdAt publishedAt location``). graphql-core parses and validates each query
-against that schema, so a field or argument outside it is refused the way GitLab refuses it:
-HTTP 200 with ``{"errors": [{"message", "locations", ...}]}`` and no data. Connections hold at
-most 100 nodes (GitLab's default max_page_size); ``tags`` at most 20 (its own max_page_size),
-paged by the registry where GitLab has the registry metadata database (see
-_registry_paged_tags).
+Follows api/graphql/ (authentication: ``Authorization: Bearer`` or ``PRIVATE-TOKEN`` with an access
+token; CI job tokens are not accepted) and api/graphql/reference/ for the types below, a subset of
+GitLab's schema: ``Query.containerRepository(id: ContainerRepositoryID!)``,
+``Query.project(fullPath: ID!)``, ``ContainerRepositoryDetails.tags(first, after)`` (a connection:
+``nodes``, ``pageInfo { endCursor hasNextPage }``), ``ContainerRepositoryTag`` (``name digest
+createdAt publishedAt location``), and ``Mutation.destroyContainerRepositoryTags`` (see
+_Resolver.destroy_tags). graphql-core parses and validates each query against that schema, so a
+field or argument outside it is refused the way GitLab refuses it: HTTP 200 with ``{"errors":
+[{"message", "locations", ...}]}`` and no data. Connections hold at most 100 nodes (GitLab's
+default max_page_size); ``tags`` at most 20 (its own max_page_size), paged by the registry where
+GitLab has the registry metadata database (see _registry_paged_tags).
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError, build_schema, graphql_sync
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    build_schema,
+    graphql_sync,
+    parse,
+)
 
+from tests.fakes.container_repositories_api import PROTECTED_TAGS_ERROR_MESSAGE, protected_for
 from tests.fakes.emulator_core import (
     PERSONAL,
     Answer,
@@ -33,6 +41,7 @@ from tests.fakes.emulator_core import (
     route,
 )
 from tests.fakes.registry_metadata import pushed_at
+from tests.fakes.registry_store import TagDeleteFailed
 
 if TYPE_CHECKING:
     from tests.fakes.gitlab_emulator import GitLabEmulator
@@ -44,6 +53,14 @@ TAGS_MAX_PAGE_SIZE = 20
 # The registry's tags list page when no size is given (the GitLab registry API's default n).
 REGISTRY_DEFAULT_PAGE_SIZE = 100
 GID_PREFIX = "gid://gitlab/ContainerRepository/"
+# Mutations::ContainerRepositories::DestroyTags (destroy_tags.rb)
+DESTROY_TAGS_LIMIT = 20
+TOO_MANY_TAGS_ERROR_MESSAGE = f"Number of tags is greater than {DESTROY_TAGS_LIMIT}"
+# Gitlab::Graphql::Authorize::AuthorizeResource::RESOURCE_ACCESS_ERROR
+RESOURCE_ACCESS_ERROR = (
+    "The resource that you are attempting to access does not exist or you don't have "
+    "permission to perform this action"
+)
 
 SCHEMA = build_schema(
     """
@@ -53,6 +70,24 @@ SCHEMA = build_schema(
     type Query {
       containerRepository(id: ContainerRepositoryID!): ContainerRepositoryDetails
       project(fullPath: ID!): Project
+    }
+
+    type Mutation {
+      destroyContainerRepositoryTags(
+        input: DestroyContainerRepositoryTagsInput!
+      ): DestroyContainerRepositoryTagsPayload
+    }
+
+    input DestroyContainerRepositoryTagsInput {
+      clientMutationId: String
+      id: ContainerRepositoryID!
+      tagNames: [String!]!
+    }
+
+    type DestroyContainerRepositoryTagsPayload {
+      clientMutationId: String
+      deletedTagNames: [String!]!
+      errors: [String!]!
     }
 
     type Project {
@@ -250,15 +285,63 @@ class _Resolver:
         return role is not None and role >= Role.reporter
 
     def container_repository(self, _info: object, id: str) -> dict[str, Any] | None:
-        if not id.startswith(GID_PREFIX) or not id.removeprefix(GID_PREFIX).isdigit():
-            raise GraphQLError(f"{id!r} is not a valid Global ID")
-        wanted = int(id.removeprefix(GID_PREFIX))
+        found = self._find(id)
+        if found is None:
+            return None
+        project, repository = found
+        # GitLab answers null for what the caller may not read.
+        return self._repository(repository) if self._visible(project) else None
+
+    def _find(self, gid: str) -> tuple[Project, Repository] | None:
+        if not gid.startswith(GID_PREFIX) or not gid.removeprefix(GID_PREFIX).isdigit():
+            raise GraphQLError(f"{gid!r} is not a valid Global ID")
+        wanted = int(gid.removeprefix(GID_PREFIX))
         for project in self._emulator.projects.values():
             for repository in project.repositories:
                 if repository.id == wanted:
-                    # GitLab answers null for what the caller may not read.
-                    return self._repository(repository) if self._visible(project) else None
+                    return project, repository
         return None
+
+    def destroy_tags(self, _info: object, input: dict[str, Any]) -> dict[str, Any]:
+        """Mutations::ContainerRepositories::DestroyTags
+        (app/graphql/mutations/container_repositories/destroy_tags.rb).
+
+        ``tag_names`` is prepared first: more than 20 raise an ArgumentError (a top-level
+        error, no data). ``authorized_find!`` with ``authorize :destroy_container_image``
+        (Developer): a repository the caller may not destroy in is RESOURCE_ACCESS_ERROR.
+        Then Projects::ContainerRepository::DeleteTagsService, whose GitLab-registry part
+        (services/projects/container_repository/gitlab/delete_tags_service.rb) drops the tags
+        a protection rule covers for the caller (``filter_out_protected!``; none left:
+        PROTECTED_TAGS_ERROR_MESSAGE, nothing deleted) and deletes the rest one after another
+        with ``container_repository.delete_tag(name)``; a name counts as deleted when the
+        registry deleted it or answered 404 (Client#delete_if_exists), so a tag that is
+        already gone is in ``deletedTagNames``. None deleted: "could not delete tags: …".
+        The payload is ``errors: Array(result[:message])``, ``deleted_tag_names:
+        result[:deleted] || []``.
+        """
+        names = list(input["tagNames"])
+        if len(names) > DESTROY_TAGS_LIMIT:
+            raise GraphQLError(TOO_MANY_TAGS_ERROR_MESSAGE)
+        found = self._find(str(input["id"]))
+        project = found[0] if found is not None else None
+        role = project.members.get(self._user) if project and self._user is not None else None
+        if found is None or role is None or role < Role.developer:
+            raise GraphQLError(RESOURCE_ACCESS_ERROR)
+        project, repository = found
+        allowed = [name for name in names if not protected_for(project, role, name)]
+        if names and not allowed:
+            return {"deletedTagNames": [], "errors": [PROTECTED_TAGS_ERROR_MESSAGE]}
+        deleted: list[str] = []
+        for name in allowed:
+            try:
+                self._emulator.store.delete_tag(repository.path, name)
+            except TagDeleteFailed:
+                continue  # delete_tag returned false: not in the deleted list
+            deleted.append(name)
+        if allowed and not deleted:
+            message = f"could not delete tags: {', '.join(allowed)}"[:1000]
+            return {"deletedTagNames": [], "errors": [message]}
+        return {"deletedTagNames": deleted, "errors": []}
 
     def project(self, _info: object, fullPath: str) -> dict[str, Any] | None:
         for project in self._emulator.projects.values():
@@ -326,8 +409,13 @@ def answer(
     query = request.body.get("query")
     if not isinstance(query, str):
         return 200, {"errors": [{"message": "No query string was present"}]}, {}
+    _count_root_fields(emulator, query)
     resolver = _Resolver(emulator, token.user if token is not None else None)
-    root = {"containerRepository": resolver.container_repository, "project": resolver.project}
+    root = {
+        "containerRepository": resolver.container_repository,
+        "project": resolver.project,
+        "destroyContainerRepositoryTags": resolver.destroy_tags,
+    }
     result = graphql_sync(
         SCHEMA,
         query,
@@ -342,6 +430,18 @@ def answer(
     if result.data is not None or not result.errors:
         body["data"] = result.data
     return 200, body, {}
+
+
+def _count_root_fields(emulator: GitLabEmulator, query: str) -> None:
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return  # graphql_sync reports it
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            for selection in definition.selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    emulator.graphql_fields[selection.name.value] += 1
 
 
 def _field(source: Any, info: Any, **arguments: Any) -> Any:

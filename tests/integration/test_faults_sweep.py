@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,31 +36,39 @@ class SweepScenario:
     expect: Expect
 
 
+# Deletions are REST DELETEs with a job token, and destroyContainerRepositoryTags mutations
+# (POSTs to /api/graphql) with an access token: each delete fault is aimed at both.
+MUTATION = "destroyContainerRepositoryTags"
+
+
+def _on_deletes(make: Callable[..., Fault], *args: Any, **kwargs: Any) -> list[Fault]:
+    return [make(*args, methods={"DELETE"}, **kwargs), make(*args, body=MUTATION, **kwargs)]
+
+
 SCENARIOS = [
     SweepScenario("503-burst", lambda _: [Fault.respond(503, times=3)], Expect.deletes),
     SweepScenario(
         "429-with-retry-after",
-        lambda _: [
-            Fault.respond(429, methods={"DELETE"}, times=2, headers={"Retry-After": "1"}),
-        ],
+        lambda _: _on_deletes(Fault.respond, 429, times=2, headers={"Retry-After": "1"}),
         Expect.deletes,
     ),
     SweepScenario(
         "503-on-every-delete",
-        lambda _: [Fault.respond(503, methods={"DELETE"}, times=None)],
+        lambda _: _on_deletes(Fault.respond, 503, times=None),
         Expect.fails,
     ),
     SweepScenario(
         "reset-before-deletes-reach-gitlab",
-        lambda _: [Fault.reset(methods={"DELETE"}, times=None)],
+        lambda _: _on_deletes(Fault.reset, times=None),
         Expect.fails,
     ),
     SweepScenario(
         "reset-after-gitlab-deleted",
-        lambda _: [Fault.reset(after_forwarding=True, methods={"DELETE"}, times=2)],
+        lambda _: _on_deletes(Fault.reset, after_forwarding=True, times=2),
         Expect.either,
     ),
 ]
+TOKENS = ["access-token", "job-token"]
 # Faults behind GitLab, in its registry: on distribution v3 the emulator's tag delete is one
 # DELETE by tag, which a stopped registry fails (GitLab answers 400); on 2.8 the emulator edits
 # the registry's storage instead. So these run on both.
@@ -84,6 +93,7 @@ def seeded(gitlab_emulator: GitLabEmulator, pusher: ImagePusher) -> dict[str, st
     return digests
 
 
+@pytest.mark.parametrize("token", TOKENS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_sweep_under_fault_keeps_or_deletes_counts_exactly_and_a_rerun_finishes(
     run_cli: RunCli,
@@ -91,8 +101,9 @@ def test_sweep_under_fault_keeps_or_deletes_counts_exactly_and_a_rerun_finishes(
     registry: LocalRegistry,
     seeded: dict[str, str],
     scenario: SweepScenario,
+    token: str,
 ) -> None:
-    sweep_under_fault(run_cli, gitlab_emulator, registry, seeded, scenario)
+    sweep_under_fault(run_cli, gitlab_emulator, registry, seeded, scenario, token)
 
 
 @pytest.mark.both_registries
@@ -113,17 +124,23 @@ def sweep_under_fault(
     registry: LocalRegistry,
     seeded: dict[str, str],
     scenario: SweepScenario,
+    kind: str = "access-token",
 ) -> None:
     """Every tag gone (orphans only) or at its digest, the summary exact, a rerun finishes."""
     project = gitlab_emulator.projects[min(gitlab_emulator.projects)]
-    token = gitlab_emulator.personal_token(project, Role.developer)
+    if kind == "job-token":
+        token = gitlab_emulator.job_token(project, Role.developer)
+        variable = "CI_JOB_TOKEN"
+    else:
+        token = gitlab_emulator.personal_token(project, Role.developer)
+        variable = "GITLAB_TOKEN"
     upstream = gitlab_emulator.url.split("/")[2]
     with FaultProxy(upstream, lifetime=180) as proxy:
         proxy.add(*scenario.faults(registry))
         env = {
             "CI_API_V4_URL": f"http://{proxy.host}/api/v4",
             "CI_PROJECT_ID": str(project.id),
-            "GITLAB_TOKEN": token,
+            variable: token,
         }
 
         first = run_cli("sweep", "--delete", "--concurrency", "2", "--json", env=env)

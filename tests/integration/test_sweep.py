@@ -156,8 +156,9 @@ def test_guard_refuses_a_broken_branch_list_unless_trusted(
 
 
 def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli):
-    """Listing reads each page once (tags with their creation times from one GraphQL page, as
-    --min-age needs them); each deletion costs a re-check and a DELETE."""
+    """Listing reads each page once (tags with digests and creation times from one GraphQL
+    page); the page's orphans then cost two requests together: that page read again (the digest
+    check) and one mutation deleting them."""
     project = gitlab_emulator.add_project(REPO, branches=["main", *[f"b{n}" for n in range(150)]])
     gitlab_emulator.add_repository(project)
     pusher.push(REPO, "main")
@@ -171,23 +172,32 @@ def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher
     counts = gitlab_emulator.requests
     assert counts["GET /projects/:id/repository/branches"] == 2  # 151 branches, 100 per page
     assert counts["GET /projects/:id/registry/repositories"] == 1
-    assert counts["POST /api/graphql"] == 1
+    assert counts["POST /api/graphql"] == 3
+    assert gitlab_emulator.graphql_fields == {
+        "containerRepository": 2,
+        "destroyContainerRepositoryTags": 1,
+    }
     assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 0
     assert counts["GET /projects/:id/registry/protection/tag/rules"] == 1
-    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
-    assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 0
+    assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 0
     assert counts["GET /projects/:id/repository/tags"] == 1  # the git tags, one page
-    assert counts["total"] == 12
+    assert counts["total"] == 8
 
 
 def test_transient_failures_are_retried_and_a_lasting_one_fails_only_its_tag(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
 ):
+    """Over REST (a job token: GraphQL refuses those), one request per tag."""
     project = gitlab_emulator.add_project(REPO, branches=["main"])
     gitlab_emulator.add_repository(project)
     for tag in ("main", "gone-1", "gone-2", "gone-3"):
         pusher.push(REPO, tag)
-    env = api_env(gitlab_emulator, project, gitlab_emulator.personal_token(project, Role.developer))
+    env = {
+        "CI_API_V4_URL": gitlab_emulator.url,
+        "CI_PROJECT_ID": str(project.id),
+        "CI_JOB_TOKEN": gitlab_emulator.job_token(project, Role.developer),
+    }
     delete_route = "DELETE /projects/:id/registry/repositories/:rid/tags/:tag"
     gitlab_emulator.faults["GET /projects/:id/registry/repositories/:rid/tags"] = [429, 503]
     gitlab_emulator.faults[delete_route] = [502, 500]

@@ -54,6 +54,8 @@ class Fault:
     action: Action
     methods: frozenset[str] | None = None  # None: every method
     path: re.Pattern[str] | None = None  # searched in the request target
+    # searched in the request body: a GraphQL mutation is a POST like every other query
+    body: re.Pattern[bytes] | None = None
     times: int | None = 1  # how many requests it applies to; None: every matching one
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
@@ -64,10 +66,13 @@ class Fault:
     used: int = 0
 
     @staticmethod
-    def _select(methods: Collection[str] | None, path: str | None) -> dict[str, object]:
+    def _select(
+        methods: Collection[str] | None, path: str | None, body: str | None = None
+    ) -> dict[str, object]:
         return {
             "methods": frozenset(m.upper() for m in methods) if methods is not None else None,
             "path": re.compile(path) if path is not None else None,
+            "body": re.compile(body.encode()) if body is not None else None,
         }
 
     @classmethod
@@ -77,6 +82,7 @@ class Fault:
         *,
         methods: Collection[str] | None = None,
         path: str | None = None,
+        body: str | None = None,
         times: int | None = 1,
         headers: dict[str, str] | None = None,
         after: float = 0.0,
@@ -88,7 +94,7 @@ class Fault:
             times=times,
             seconds=after,
             headers=dict(headers or {}),
-            **cls._select(methods, path),  # type: ignore[arg-type]
+            **cls._select(methods, path, body),  # type: ignore[arg-type]
         )
 
     @classmethod
@@ -98,10 +104,11 @@ class Fault:
         after_forwarding: bool = False,
         methods: Collection[str] | None = None,
         path: str | None = None,
+        body: str | None = None,
         times: int | None = 1,
     ) -> Fault:
         action = Action.reset_after if after_forwarding else Action.reset
-        return cls(action, times=times, **cls._select(methods, path))  # type: ignore[arg-type]
+        return cls(action, times=times, **cls._select(methods, path, body))  # type: ignore[arg-type]
 
     @classmethod
     def delay(
@@ -142,8 +149,12 @@ class Fault:
         401 challenge, the request that can change something, not the challenged first try."""
         return dataclasses.replace(self, authorized=True)
 
-    def matches(self, method: str, target: str, *, authorized: bool = True) -> bool:
+    def matches(
+        self, method: str, target: str, *, authorized: bool = True, body: bytes = b""
+    ) -> bool:
         if self.times is not None and self.used >= self.times:
+            return False
+        if self.body is not None and self.body.search(body) is None:
             return False
         if self.methods is not None and method not in self.methods:
             return False
@@ -338,10 +349,12 @@ class FaultProxy(Service):
         with self._lock:
             self._seen.clear()
 
-    def _take_fault(self, method: str, target: str, *, authorized: bool) -> Fault | None:
+    def _take_fault(
+        self, method: str, target: str, *, authorized: bool, body: bytes
+    ) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, target, authorized=authorized):
+                if fault.matches(method, target, authorized=authorized, body=body):
                     fault.used += 1
                     return fault
         return None
@@ -433,6 +446,7 @@ class FaultProxy(Service):
             request.method,
             request.target,
             authorized=request.header("Authorization") is not None,
+            body=request.body,
         )
         action = fault.action if fault is not None else None
         if fault is not None and action is Action.respond:

@@ -26,6 +26,7 @@ from registry_cleanup.cli.options import (
     ViaOption,
 )
 from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.pool import DEFAULT_CONCURRENCY, DEFAULT_REGCTL_CONCURRENCY, MAX_CONCURRENCY
 from registry_cleanup.regctl import TlsMode
 
 # How old a plan --apply still accepts (the issue: a week).
@@ -150,15 +151,17 @@ def sweep(
     via: ViaOption = Via.api,
     tls: TlsOption = TlsMode.enabled,
     concurrency: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
-            max=32,
+            max=MAX_CONCURRENCY,
             envvar="REGISTRY_CLEANUP_CONCURRENCY",
             metavar="N",
-            help="Deletions in flight at once.",
+            show_default=False,
+            help=f"Requests in flight at once [default: {DEFAULT_CONCURRENCY}; "
+            f"{DEFAULT_REGCTL_CONCURRENCY} with --via registry, where each is a regctl process].",
         ),
-    ] = 4,
+    ] = None,
     group: GroupOption = None,
     subgroups: SubgroupsOption = True,
     include_project: IncludeProjectOption = None,
@@ -266,7 +269,8 @@ def sweep(
         default_branch=_own_default_branch(context, default_branch, project, group),
         delete=not dry_run,
         trust_branch_list=trust_branch_list,
-        concurrency=concurrency,
+        concurrency=concurrency
+        or (DEFAULT_REGCTL_CONCURRENCY if via is Via.registry else DEFAULT_CONCURRENCY),
         record_digests=plan_out is not None,
     )
     if scoped_group is not None:
