@@ -267,8 +267,10 @@ class Budget:
         return wait, notice
 
     def _once(self, now: float, wait: float, kind: str, line: str) -> str | None:
-        """``line`` the first time per window and kind, unless an announced wait is running."""
-        key = (self._reset_epoch, kind)
+        """``line`` the first time for its kind, unless an announced wait is running."""
+        # Pacing is said once a run (it goes on quietly window after window); a wait for the
+        # reset once a window.
+        key = (None if kind == "pacing" else self._reset_epoch, kind)
         if key in self._announced or now < self._quiet_until or 0 < wait < ANNOUNCE_SECONDS:
             return None
         self._announced.add(key)

@@ -1,10 +1,12 @@
 """`registry-cleanup sweep --delete` against the emulator with GitLab's API rate limit on.
 
-The limit is tight (30 requests per 2 s, tests/fakes/rate_limits.py) and the sweep needs about
-three times that, so it cannot finish inside one window. With RateLimit headers on every
-response (GitLab.com) it must slow down in time and never see a 429; with them on the 429 only
-(self-managed's default) it must wait each 429 out and say so; and no number of 429s in a row
-may fail the run.
+The limit is tight (8 requests per second, tests/fakes/rate_limits.py) and the sweep of 200
+orphans needs several times that (GraphQL pages of 20 tags, each read again and deleted with one
+mutation: about 40 requests), so it cannot finish inside one window. It runs 4 requests at a
+time: below the limit, as on GitLab.com (2,000 a minute against at most 32). With RateLimit
+headers on every response (GitLab.com) it must slow down in time and never see a 429; with
+them on the 429 only (self-managed's default) it must wait each 429 out and say so; and no
+number of 429s in a row may fail the run.
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ from __future__ import annotations
 import json
 
 from devkit.images import ImagePusher
-from devkit.seeding import seed_tags
 from tests.conftest import RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, RateLimit, Role
+from tests.fakes.seed import seed_pushed_long_ago
 
 REPO = "group/app"
-LIVE = ["main", *(f"feature-{n}" for n in range(9))]
-ORPHANS = [f"gone-{n:03d}" for n in range(80)]
-TIGHT = 30
-PERIOD = 2
-DELETE = "DELETE /projects/:id/registry/repositories/:rid/tags/:tag"
+LIVE = ["main", *(f"feature-{n}" for n in range(24))]
+ORPHANS = [f"gone-{n:03d}" for n in range(200)]
+TIGHT = 8
+PERIOD = 1
+BRANCHES = "GET /projects/:id/repository/branches"
+SWEEP = ("sweep", "--delete", "--concurrency", "4", "--json")
 
 
 def seeded(emulator: GitLabEmulator, pusher: ImagePusher) -> tuple[Project, dict[str, str]]:
-    seed_tags(pusher, REPO, [*LIVE, *ORPHANS], images=4)
+    # GitLab.com's registry, with the metadata database: GraphQL pages by keyset, so a sweep
+    # deletes a page of 20 in two requests (and pushed_at is the tags' created_at).
+    emulator.metadata_database = True
+    seed_pushed_long_ago(pusher, REPO, [*LIVE, *ORPHANS])
     project = emulator.add_project(REPO, default_branch="main", branches=LIVE)
     emulator.add_repository(project)
     token = emulator.personal_token(project, Role.developer)
@@ -45,7 +51,7 @@ def test_with_headers_on_every_response_the_sweep_slows_down_and_gets_no_429(
     _, env = seeded(gitlab_emulator, pusher)
     gitlab_emulator.rate_limit = RateLimit(TIGHT, PERIOD, headers_on_every_response=True)
 
-    result = run_cli("sweep", "--delete", "--json", env=env)
+    result = run_cli(*SWEEP, env=env)
 
     assert result.returncode == 0, result.stderr
     assert_swept(result.stdout, pusher)
@@ -64,7 +70,7 @@ def test_with_headers_on_the_429_only_every_429_is_waited_out_and_said(
     _, env = seeded(gitlab_emulator, pusher)
     gitlab_emulator.rate_limit = RateLimit(TIGHT, PERIOD, headers_on_every_response=False)
 
-    result = run_cli("sweep", "--delete", "--json", env=env)
+    result = run_cli(*SWEEP, env=env)
 
     assert result.returncode == 0, result.stderr
     assert_swept(result.stdout, pusher)
@@ -93,14 +99,13 @@ def test_no_number_of_429s_in_a_row_fails_the_run(
         pusher.push(REPO, tag)
     token = gitlab_emulator.personal_token(project, Role.developer)
     env = {"CI_API_V4_URL": gitlab_emulator.url, "CI_PROJECT_ID": str(project.id)}
-    # More 429s in a row than python-gitlab's retry budget (5), each saying Retry-After: 0.
-    gitlab_emulator.faults[DELETE] = [429] * 12
+    # More 429s in a row than python-gitlab's retry budget (5), each saying Retry-After: 0,
+    # on the branch list, which the sweep cannot plan without.
+    gitlab_emulator.faults[BRANCHES] = [429] * 12
 
-    result = run_cli(
-        "sweep", "--delete", "--concurrency", "1", "--json", env={**env, "GITLAB_TOKEN": token}
-    )
+    result = run_cli(*SWEEP, env={**env, "GITLAB_TOKEN": token})
 
     assert result.returncode == 0, result.stderr
     assert pusher.registry.tags(REPO) == ["main"]
-    assert gitlab_emulator.count(DELETE) == 2 + 12
+    assert gitlab_emulator.count(BRANCHES) == 12 + 1
     assert "GitLab rate limit reached: waiting 0.0 s, as Retry-After says" in result.stderr
