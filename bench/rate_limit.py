@@ -1,7 +1,8 @@
 """Benchmark 6: one sweep under GitLab's authenticated API rate limit, on both registries.
 
 ``registry-cleanup sweep --delete`` at its defaults (an access token, ``--via api``) against the
-emulator with its Rack::Attack throttle switched on (tests/fakes/rate_limits.py), in the two
+emulator with its Rack::Attack throttle switched on (tests/fakes/rate_limits.py) and, as on
+GitLab.com, the registry metadata database (``--no-metadata-database``: without), in the two
 ways GitLab answers: RateLimit headers on every response (GitLab.com) and on the 429 only (the
 default elsewhere). Each run gets a fresh registry with the same tags; a run without the limit
 is the baseline. Printed per run: API requests sent (the 429s included), requests per deleted
@@ -13,7 +14,7 @@ The default limit is GitLab.com's proposed burst limit for the Free plan, 100 re
 for a user (doc/user/gitlab_com/rate_limits.md), with the minute shrunk to 6 s so that a run
 takes seconds: the same requests per window, ten times the pace.
 
-    python -m bench.rate_limit --tags 151 --orphans 120 --limit 100 --period 6
+    python -m bench.rate_limit --tags 1250 --orphans 1000 --limit 100 --period 6
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from bench.common import FLAVOURS, flavour_label, header, load_average, ratio_li
 from bench.common import timed as timed_call
 from bench.sweep_throughput import REPOSITORY, sweep_argv, sweep_env, tag_sets
 from devkit.local_registry import FlavourName
-from devkit.seeding import seed_tags
 from tests.fakes.rate_limits import RateLimit
+from tests.fakes.seed import seed_pushed_long_ago
 
 MODES = {
     "no limit": None,
@@ -50,11 +51,22 @@ class Run:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Setting:
+    limit: RateLimit
+    metadata_database: bool
+    concurrency: int | None
+
+
 def sweep_once(
-    flavour: FlavourName, mode: str, live: Sequence[str], gone: Sequence[str], limit: RateLimit
+    flavour: FlavourName, mode: str, live: Sequence[str], gone: Sequence[str], setting: Setting
 ) -> Run:
+    limit = setting.limit
     with stack("loopback", flavour) as s:
-        seed_tags(s.pusher, REPOSITORY, [*live, *gone], images=10)
+        s.emulator.metadata_database = setting.metadata_database
+        # Pushed a day ago: with the metadata database created_at is the push time, and
+        # --min-age's grace period must have passed.
+        seed_pushed_long_ago(s.pusher, REPOSITORY, [*live, *gone])
         project = s.emulator.add_project(REPOSITORY, default_branch="main", branches=list(live))
         s.emulator.add_repository(project)
         headers = MODES[mode]
@@ -62,7 +74,7 @@ def sweep_once(
             s.emulator.rate_limit = RateLimit(
                 limit.requests, limit.period_seconds, headers_on_every_response=headers
             )
-        argv, env = sweep_argv("api", None), sweep_env(s, project, "api")
+        argv, env = sweep_argv("api", setting.concurrency), sweep_env(s, project, "api")
         try:
             seconds: float | None = timed_call(lambda: run(argv, env))
             note = ""
@@ -131,19 +143,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--orphans", type=int, default=120)
     parser.add_argument("--limit", type=int, default=100, help="requests per window and user")
     parser.add_argument("--period", type=int, default=6, help="the window, in seconds")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="pass to the sweep (default: its own)"
+    )
+    parser.add_argument("--metadata-database", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     flavours: list[FlavourName] = args.flavour or list(FLAVOURS)
     limit = RateLimit(args.limit, args.period)
+    setting = Setting(limit, args.metadata_database, args.concurrency)
+    database = "with" if args.metadata_database else "without"
     header(
         f"sweep under a rate limit of {args.limit} API requests per {args.period} s: "
-        f"{args.tags} tags, {args.orphans} orphaned, loopback, registries {', '.join(flavours)}"
+        f"{args.tags} tags, {args.orphans} orphaned, loopback, registries {', '.join(flavours)}, "
+        f"{database} the registry metadata database"
     )
     live, gone = tag_sets(args.tags, args.orphans)
     runs: list[Run] = []
     for flavour in flavours:
         baseline: float | None = None
         for mode in MODES:
-            row = sweep_once(flavour, mode, live, gone, limit)
+            row = sweep_once(flavour, mode, live, gone, setting)
             if mode == "no limit":
                 baseline = row.seconds
             runs.append(row)

@@ -250,8 +250,10 @@ def test_group_sweep_benchmark_plans_with_group_level_calls_only(
 def test_rate_limit_benchmark_sweeps_under_the_limit_in_both_ways(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # 6 orphans take about 20 requests: three windows of 8.
-    rate_limit.main(["--tags", "8", "--orphans", "6", "--limit", "8", "--period", "1"])
+    # 50 orphans take about 13 requests (GraphQL pages of 20): three windows and more of 4.
+    rate_limit.main(
+        [*("--tags", "60", "--orphans", "50", "--limit", "4", "--period", "1"), "--concurrency=2"]
+    )
     output = capsys.readouterr().out
     found = rows(output)
     for flavour in FLAVOURS:
