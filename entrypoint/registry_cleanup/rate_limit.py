@@ -159,9 +159,12 @@ class Budget:
         self._granted_unsent = 0  # reservations counted against the budget, not yet sent
         self._announced: set[tuple[int | None, str]] = set()
         self._quiet_until = 0.0  # while one announced 429 wait runs, the others stay silent
+        self._hold_until = 0.0  # after a 429: nothing goes out before this
 
     def reserve(self, now: float) -> Reservation:
         """May a request start now? Counts it against the budget if so."""
+        if now < self._hold_until:
+            return Reservation(self._hold_until - now, final=False)
         if self._remaining is not None and now >= self._resets_at:
             # The window is over. The new one holds the same limit, as far as we know, less
             # what is still on its way (GitLab may count that in the new one); the first
@@ -253,10 +256,9 @@ class Budget:
         """A 429 (after :meth:`answered`): seconds to wait, and a line for the user unless an
         announced wait is still running."""
         wait, because = retry_delay(headers, attempt, wall_now)
-        # Hold every request back until then, not just this one: they share the budget.
-        known = self._remaining is not None and self._resets_at != math.inf
-        self._resets_at = max(self._resets_at, now + wait) if known else now + wait
-        self._remaining = 0
+        # Hold every request back until then, not just this one: they share the budget. (The
+        # window, if the 429 told of one, :meth:`answered` has already taken.)
+        self._hold_until = max(self._hold_until, now + wait)
         notice = None
         if now >= self._quiet_until:
             name = _throttle_name(headers)

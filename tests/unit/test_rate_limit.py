@@ -162,6 +162,21 @@ def test_a_429_without_headers_holds_back_for_its_backoff() -> None:
     assert budget.reserve(NOW + 1.0).wait == 0.0
 
 
+def test_a_429_without_headers_does_not_end_the_window_it_came_in() -> None:
+    budget = Budget()
+    learned(budget, remaining=20, observed=10, resets_in=5, now=NOW)
+    seq = budget.sent()
+    budget.answered(seq, {}, NOW, NOW)
+    budget.throttled({}, 0, NOW, NOW)  # an endpoint's own limit: back off 1 s
+
+    assert budget.reserve(NOW + 1.0).wait == 0.0
+    # The window goes on: what GitLab says of it still counts.
+    learned(budget, remaining=4, observed=26, resets_in=4, now=NOW + 1.0)
+    pacing = budget.reserve(NOW + 1.0)
+    assert pacing.notice is not None
+    assert "requests left" in pacing.notice
+
+
 def test_the_throttle_name_shown_is_one_word_of_name_characters() -> None:
     headers = {"RateLimit-Name": "throttle_x\r\nSet-Cookie: a=b", "Retry-After": "1"}
     _, notice = Budget().throttled(headers, 0, NOW, NOW)
