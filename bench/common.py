@@ -59,9 +59,10 @@ class Timed:
     operation: str = ""
 
 
-def graphql_operation(body: bytes, seen_pages: set[tuple[object, object]]) -> str:
+def graphql_operation(body: bytes, seen_pages: set[tuple[object, ...]]) -> str:
     """A GraphQL request's part in a sweep: a tag page (first read or read again just before
-    its deletions, told apart by the repository and cursor) or the mutation deleting tags."""
+    its deletions, told apart by the repository, order and cursor) or the mutation deleting
+    tags."""
     try:
         payload = json.loads(body)
     except ValueError:
@@ -71,7 +72,7 @@ def graphql_operation(body: bytes, seen_pages: set[tuple[object, object]]) -> st
     if "destroyContainerRepositoryTags" in query:
         return "GraphQL delete tags"
     if "containerRepository" in query:
-        page = (variables.get("id"), variables.get("after"))
+        page = (variables.get("id"), variables.get("sort"), variables.get("after"))
         again = page in seen_pages
         seen_pages.add(page)
         return "GraphQL tag page read again" if again else "GraphQL tag page"
@@ -88,7 +89,7 @@ class TimedProxy(FaultProxy):
     def __init__(self, upstream: str, **kwargs: Any) -> None:
         super().__init__(upstream, **kwargs)
         self.timeline: list[Timed] = []
-        self._graphql_pages: set[tuple[object, object]] = set()
+        self._graphql_pages: set[tuple[object, ...]] = set()
         # Each connection is served by its own task, so the status _record sees is this one's.
         self._status: contextvars.ContextVar[int | None] = contextvars.ContextVar("status")
 

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from registry_cleanup.errors import InputError
 from registry_cleanup.group_sweep import GroupSweepResult, ProjectOutcome, empty_summary
-from registry_cleanup.report import REPORT_VERSION
+from registry_cleanup.report import REPORT_VERSION, print_tag_table
 from registry_cleanup.sweep_report import as_document as project_document
 
 GROUP_REPORT_KIND = "group-sweep"
@@ -127,20 +127,15 @@ def summary_lines(document: Mapping[str, Any]) -> list[str]:
 
 def print_tables(document: Mapping[str, Any], stream: TextIO) -> None:
     """One table per project, under the project's name; a failed project says why instead."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=stream, width=max(100, Console(file=stream).width))
     for section in document["projects"]:
         if section.get("failed") and not section.get("tags"):
-            console.print(f"project {section['project']}: FAILED: {section.get('error')}")
+            stream.write(f"project {section['project']}: FAILED: {section.get('error')}\n")
             continue
         title = f"project {section['project']}"
         if section.get("failed"):
             title += f" (FAILED: {section.get('error')})"
-        table = Table(title=title)
-        for column in ("repository", "tag", "status", "reason"):
-            table.add_column(column, overflow="fold")
-        for entry in section.get("tags", []):
-            table.add_row(entry["repository"], entry["tag"], entry["status"], entry["reason"])
-        console.print(table)
+        rows = [
+            (entry["repository"], entry["tag"], entry["status"], entry["reason"])
+            for entry in section.get("tags", [])
+        ]
+        print_tag_table(stream, title, rows)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from registry_cleanup.refs import ImageRef
 
@@ -96,3 +96,40 @@ def delete_document(outcome: Outcome, target: ImageRef, *, dry_run: bool) -> dic
             }
         ],
     }
+
+
+TAG_COLUMNS = ("repository", "tag", "status", "reason")
+# Columns wider than this are not padded further in plain text (a long path breaks alignment
+# for its own line only).
+_PLAIN_COLUMN_LIMIT = 60
+
+
+def print_tag_table(stream: TextIO, title: str, rows: Sequence[Sequence[str]]) -> None:
+    """Every tag with what happened and why, under a title.
+
+    At a terminal rich draws a table folded to its width. Elsewhere (a CI log, a pipe) plain
+    aligned columns: the same facts, and rich's layout would cost seconds for thousands of
+    tags (measured: 3.3 s for 5,000 rows, 82 ms for 151).
+    """
+    if stream.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in TAG_COLUMNS:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        Console(file=stream, width=max(100, Console(file=stream).width)).print(table)
+        return
+    padded = len(TAG_COLUMNS) - 1
+    widths = [
+        min(_PLAIN_COLUMN_LIMIT, max([len(TAG_COLUMNS[i]), *(len(row[i]) for row in rows)]))
+        for i in range(padded)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        head = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False))
+        return f"{head}  {cells[padded]}"
+
+    stream.write("\n".join([title, line(TAG_COLUMNS), *(line(row) for row in rows)]) + "\n")

@@ -418,7 +418,19 @@ class Sweep:
         singles = list(items)
         if self._by_page:
             grouped, singles = _by_page(items, self._pages)
-            tasks = [(batch, self._pages[repo][index]) for (repo, index), batch in grouped.items()]
+            # Each chain's last pages first. Without the registry metadata database GitLab's
+            # cursor is an offset (graphql-ruby's ArrayConnection): deleting tags of an earlier
+            # page would shift every later page of its chain, whose tags would then be missing
+            # when it is read again (and take the single-tag path). Deletions further on never
+            # move an earlier page, nor those at the other end a page of the other chain.
+            tasks = [
+                (batch, self._pages[repo][index])
+                for (repo, index), batch in sorted(
+                    grouped.items(),
+                    key=lambda group: self._pages[group[0][0]][group[0][1]].position,
+                    reverse=True,
+                )
+            ]
         tasks += [([item], None) for item in singles]
 
         def run(task: tuple[list[_Work], TagPage | None]) -> list[tuple[_Work, SweepEntry]]:
@@ -452,7 +464,7 @@ class Sweep:
         if not pending:
             return done
         try:
-            now = {tag.name: tag.digest for tag in self._api.tag_page(repo, page.after).tags}
+            now = {tag.name: tag.digest for tag in self._api.tag_page(repo, page).tags}
         except GitLabApiError:
             return done + [(item, self._delete_one(item, protection)) for item in pending]
         send: list[_Work] = []

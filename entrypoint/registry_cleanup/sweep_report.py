@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from registry_cleanup import __version__
-from registry_cleanup.report import REPORT_VERSION, now_iso, write_document
+from registry_cleanup.report import REPORT_VERSION, now_iso, print_tag_table, write_document
 from registry_cleanup.sweep import SweepResult
 
 
@@ -47,16 +47,9 @@ def summary_line(result: SweepResult) -> str:
 
 
 def print_table(result: SweepResult, stream: TextIO) -> None:
-    """Every tag with what happened and why; rich draws it (plain text when not a terminal)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"registry-cleanup sweep: {result.project}")
-    for column in ("repository", "tag", "status", "reason"):
-        table.add_column(column, overflow="fold")
-    for entry in result.entries:
-        table.add_row(entry.repository, entry.tag, entry.status, entry.reason)
-    Console(file=stream, width=max(100, Console(file=stream).width)).print(table)
+    """Every tag with what happened and why (report.print_tag_table)."""
+    rows = [(e.repository, e.tag, e.status, e.reason) for e in result.entries]
+    print_tag_table(stream, f"registry-cleanup sweep: {result.project}", rows)
 
 
 def write_failure_report(path: Path, project: str, dry_run: bool, error: str) -> None:

@@ -111,6 +111,9 @@ class GitLabEmulator(Service):
         # POST /api/graphql by the root field asked for (containerRepository for tag pages,
         # destroyContainerRepositoryTags for deletions).
         self.graphql_fields: Counter[str] = Counter()
+        # ContainerRepositoryDetails.tags pages served, by the sort asked for (NAME_ASC when
+        # none): the sweep reads from both ends.
+        self.tag_sorts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._next_id = 1
         self.port = free_port()

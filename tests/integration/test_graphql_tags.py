@@ -1,5 +1,6 @@
-"""Tag metadata in GraphQL pages of 20, GitLab's max_page_size (python-gitlab's GraphQL client
-against the emulator's /api/graphql), with REST as the fallback where GraphQL cannot answer."""
+"""Tag metadata in GraphQL pages of 20, GitLab's max_page_size (GraphQL through python-gitlab's
+session against the emulator's /api/graphql), with REST as the fallback where GraphQL cannot
+answer."""
 
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ def _client(emulator: GitLabEmulator, kind: TokenKind = TokenKind.private) -> Gi
     else:
         token = emulator.job_token(project, Role.reporter)
     return GitLabApi(emulator.url, "group/app", Credentials(kind, token), max_retries=0)
+
+
+@pytest.mark.parametrize("metadata_database", [True, False], ids=["gitlab.com", "third-party"])
+@pytest.mark.parametrize("count", [1, 20, 21, 40, 41, 60, 61, 99])
+def test_reading_from_both_ends_sees_every_tag_once_the_ends_meet(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, metadata_database: bool, count: int
+) -> None:
+    """Page 1, then one page from each end per round until they overlap: every tag, wherever
+    the page boundaries fall, in at most N/20 + 2 pages."""
+    gitlab_emulator.metadata_database = metadata_database
+    digests = _setup(gitlab_emulator, pusher, count)
+    client = _client(gitlab_emulator)
+    [repository] = client.repositories()
+
+    pages = client.tag_pages(repository)
+
+    assert pages is not None
+    assert {tag.name: tag.digest for page in pages for tag in page.tags} == digests
+    rounds = (count - 20) // 40 + 1 if count > 20 else 0
+    assert len(pages) == 1 + 2 * rounds <= -(-count // 20) + 2
+    assert gitlab_emulator.tag_sorts["NAME_DESC"] == rounds
 
 
 @pytest.mark.parametrize("metadata_database", [True, False], ids=["gitlab.com", "third-party"])

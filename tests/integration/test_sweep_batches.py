@@ -49,14 +49,32 @@ def _seed(emulator: GitLabEmulator, pusher: ImagePusher, orphans: int) -> Projec
 
 
 @pytest.mark.both_registries
+@pytest.mark.parametrize("metadata_database", [False, True], ids=["offset-cursor", "name-cursor"])
+@pytest.mark.parametrize("concurrency", ["16", "1"])
 def test_orphans_go_a_page_at_a_time_two_requests_per_page(
-    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+    gitlab_emulator: GitLabEmulator,
+    pusher: ImagePusher,
+    run_cli: RunCli,
+    metadata_database: bool,
+    concurrency: str,
 ) -> None:
     """45 orphans and 5 live tags: 3 pages of 20. Each page is read again and its orphans deleted
-    with one mutation; no request per tag at all."""
+    with one mutation; no request per tag at all. One page at a time, too: without the metadata
+    database the cursors are offsets, which deleting an earlier page first would shift."""
+    gitlab_emulator.metadata_database = metadata_database
     project = _seed(gitlab_emulator, pusher, 45)
 
-    result = run_cli("sweep", "--delete", "--json", env=_env(gitlab_emulator, project))
+    result = run_cli(
+        "sweep",
+        "--delete",
+        "--json",
+        "--concurrency",
+        concurrency,
+        # With the metadata database a tag's age is its push time: just now, here.
+        "--min-age",
+        "0m",
+        env=_env(gitlab_emulator, project),
+    )
 
     assert result.returncode == 0, result.stderr
     assert pusher.registry.tags(REPO) == LIVE

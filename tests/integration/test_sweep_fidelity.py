@@ -177,17 +177,21 @@ def test_requests_to_plan_with_graphql_pages_of_20(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
 ):
     """The figures in bench/RESULTS.md section 2 are computed from these counts:
-    1 repository list + N/20 GraphQL pages + B/100 branch pages + 1 git tag page + 1 rule list.
-    With the metadata database (GitLab.com), where asking for more than 20 skips tags."""
+    1 repository list + the GraphQL pages + B/100 branch pages + 1 git tag page + 1 rule list.
+    The pages: the first, then rounds of two (one from each end) until the two overlap:
+    1 + 2 * (floor((N - 20) / 40) + 1), at most N/20 + 2 (15 for 260 tags: after 6 rounds the
+    ends touch, 140 + 120, without overlapping). With the metadata database (GitLab.com),
+    where asking for more than 20 skips tags."""
     gitlab_emulator.metadata_database = True
     counts = _plan_requests(gitlab_emulator, pusher, run_cli, 260)
 
     assert counts["GET /projects/:id/registry/repositories"] == 1
-    assert counts["POST /api/graphql"] == 13  # 260 tags, 20 per page
+    assert counts["POST /api/graphql"] == 15  # 260 tags, 20 per page, from both ends
+    assert gitlab_emulator.tag_sorts == {"NAME_ASC": 8, "NAME_DESC": 7}
     assert counts["GET /projects/:id/repository/branches"] == 1  # 52 branches
     assert counts["GET /projects/:id/repository/tags"] == 1
     assert counts["GET /projects/:id/registry/protection/tag/rules"] == 1
-    assert counts["total"] == 17
+    assert counts["total"] == 19
 
 
 def test_requests_to_plan_over_rest(
