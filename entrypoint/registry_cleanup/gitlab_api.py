@@ -22,6 +22,7 @@ from gitlab.v4.objects import ProjectRegistryRepository
 
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
+from registry_cleanup.rate_limit import RateLimitedSession
 from registry_cleanup.safety import ACCESS_LEVELS, GitLabTagRule, gitlab_whole_tag
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -220,11 +221,12 @@ class GitLabApi:
         self._credentials = credentials
         self.project_ref = project
         private = credentials.kind is TokenKind.private
-        # retry_transient_errors: python-gitlab retries 429, 5xx and dropped connections with
-        # backoff (honouring Retry-After), so every call here survives transient failures.
+        # retry_transient_errors: python-gitlab retries 5xx and dropped connections with
+        # backoff, so every call here survives transient failures. 429s never reach it: the
+        # session paces by GitLab's RateLimit headers and waits every 429 out (rate_limit.py).
         # One kept-alive connection per worker: requests' default pool holds 10 and would
         # open (and drop) a fresh connection for every call beyond that.
-        session = requests.Session()
+        session = RateLimitedSession()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONCURRENCY)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

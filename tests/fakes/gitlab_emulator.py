@@ -11,6 +11,7 @@ module per API, each route declaring the tokens it takes (emulator_core.route):
 - protection_tag_rules_api.py: lib/api/project_container_registry_protection_tag_rules.rb
 - graphql_api.py: app/controllers/graphql_controller.rb and app/graphql/
 - registry_tokens.py: /jwt/auth (app/controllers/jwt_controller.rb)
+- rate_limits.py: the authenticated API rate limit in front of them all (lib/gitlab/rack_attack.rb)
 
 This module holds the state, the set-up helpers tests call, and the HTTP server. The emulated
 GitLab has a version (``version``, default the newest we read) and, like GitLab.com, the
@@ -43,6 +44,7 @@ from tests.fakes import (
     groups_api,
     projects_api,
     protection_tag_rules_api,
+    rate_limits,
     registry_tokens,
     tags_api,
 )
@@ -63,10 +65,11 @@ from tests.fakes.emulator_core import (
     no_route,
     resolve_caller,
 )
+from tests.fakes.rate_limits import RateLimit, Throttle
 from tests.fakes.registry_store import RegistryStore
 from tests.fakes.registry_tokens import TokenIssuer
 
-__all__ = ["GitLabEmulator", "Project", "Repository", "Role", "TagRule", "Token"]
+__all__ = ["GitLabEmulator", "Project", "RateLimit", "Repository", "Role", "TagRule", "Token"]
 
 # The newest GitLab version whose source the emulator follows.
 LATEST: Version = (18, 10)
@@ -142,6 +145,18 @@ class GitLabEmulator(Service):
         self.graphql_enabled = True
         # The registry host clients are told about (location), e.g. a proxy in front of it.
         self.registry_host: str | None = None
+        # The authenticated API rate limit (rate_limits.py); None, the default: no limit.
+        self._throttle: Throttle | None = None
+        # How many requests the rate limit answered with 429.
+        self.throttled = 0
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        return None if self._throttle is None else self._throttle.limit
+
+    @rate_limit.setter
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        self._throttle = None if limit is None else Throttle(limit)
 
     # -- set-up helpers for tests ---------------------------------------------------------
 
@@ -323,12 +338,17 @@ class GitLabEmulator(Service):
         with self._lock:
             self.requests[name] += 1
             self.requests["total"] += 1
+        # Rack::Attack runs before any route (and before the faults, which stand for trouble
+        # behind it): a throttled request never reaches one.
+        extra = self._rate_limit_headers(http, request)
+        if extra is None:
+            return
+        with self._lock:
             queued = self.faults.get(name)
             fault = queued.pop(0) if queued else None
         if callable(fault):
             fault()
             fault = None
-        extra: dict[str, str] = {}
         try:
             if fault is not None:
                 raise ApiError(fault, f"{fault} {_REASONS.get(fault, 'Error')}")
@@ -339,17 +359,47 @@ class GitLabEmulator(Service):
                 if chosen.self_authenticating
                 else resolve_caller(self.tokens, request, chosen, self.version)
             )
-            status, payload, extra = chosen.handler(self, request, params, caller)
+            status, payload, answered = chosen.handler(self, request, params, caller)
+            extra |= answered
         except ApiError as error:
             status, payload = error.status, {error.key: error.message}
             if fault is not None:
                 # A rate-limited answer says when to come back (api/rest/#status-codes).
-                extra = {"Retry-After": "0"} if fault == 429 else {}
+                extra |= {"Retry-After": "0"} if fault == 429 else {}
         data = b"" if payload is None else json.dumps(payload).encode()
+        self._send(http, status, "application/json", data, extra)
+
+    def _rate_limit_headers(
+        self, http: BaseHTTPRequestHandler, request: Request
+    ) -> dict[str, str] | None:
+        """The rate limit's headers for an ordinary answer, or None when it answered 429."""
+        throttle = self._throttle
+        if throttle is None or not rate_limits.counted(request):
+            return {}
+        user = rate_limits.requester(self.tokens, request)
+        if user is None:
+            return {}
+        verdict = throttle.check(user, self.clock())
+        if not verdict.throttled:
+            return verdict.headers
+        with self._lock:
+            self.throttled += 1
+        data = rate_limits.RESPONSE_TEXT.encode()
+        self._send(http, 429, "text/plain", data, verdict.headers)
+        return None
+
+    @staticmethod
+    def _send(
+        http: BaseHTTPRequestHandler,
+        status: int,
+        content_type: str,
+        data: bytes,
+        headers: dict[str, str],
+    ) -> None:
         http.send_response(status)
-        http.send_header("Content-Type", "application/json")
+        http.send_header("Content-Type", content_type)
         http.send_header("Content-Length", str(len(data)))
-        for key, value in extra.items():
+        for key, value in headers.items():
             http.send_header(key, value)
         http.end_headers()
         if http.command != "HEAD":

@@ -18,6 +18,7 @@ from bench import (
     group_sweep,
     plan_requests,
     plan_scaling,
+    rate_limit,
     single_delete,
     sweep_throughput,
     sweep_timeline,
@@ -243,3 +244,22 @@ def test_group_sweep_benchmark_plans_with_group_level_calls_only(
     ratios = ratios_last(output, len(FLAVOURS))
     assert all(line.endswith("met)") for line in ratios), output
     assert all(f", {flavour}," in line for flavour, line in zip(FLAVOURS, ratios, strict=True))
+
+
+@pytest.mark.usefixtures("regctl_binary", "both_registry_binaries")
+def test_rate_limit_benchmark_sweeps_under_the_limit_in_both_ways(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 50 orphans take about 13 requests (GraphQL pages of 20): three windows and more of 4.
+    rate_limit.main(
+        [*("--tags", "60", "--orphans", "50", "--limit", "4", "--period", "1"), "--concurrency=2"]
+    )
+    output = capsys.readouterr().out
+    found = rows(output)
+    for flavour in FLAVOURS:
+        for mode in rate_limit.MODES:
+            assert found[(flavour, mode)].endswith("end state equal"), output
+        assert "| 0 answered 429 |" in found[(flavour, "headers on every response")], output
+    ratios = ratios_last(output, 3 * len(FLAVOURS))
+    assert sum(line.startswith("RATIO 429s, headers on every response") for line in ratios) == 2
+    assert all(line.endswith("met)") for line in ratios if line.startswith("RATIO 429s")), output
