@@ -308,6 +308,7 @@ class Limit:
     deletes: int  # one per orphan
     round_trip: float
     concurrency: int
+    tag_pages: int = 1  # of the listing, the GraphQL tag pages (cursor-chained)
 
     @property
     def requests(self) -> int:
@@ -322,6 +323,14 @@ class Limit:
         """The same, if the listing pages (cursor-chained) go one after another."""
         return self.round_trip * (self.listing + self.deletes / self.concurrency)
 
+    @property
+    def seconds_cursor_chained(self) -> float:
+        """The same, with the listing as GitLab's API lets it go at best: the repository list,
+        then the tag pages (each needs the previous page's cursor; read from both ends: the
+        first, then two a round), then the branch, git tag and rule lists at once."""
+        rounds = 1 + -(-(self.tag_pages - 1) // 2)
+        return self.round_trip * (1 + rounds + 1 + self.deletes / self.concurrency)
+
 
 def sweep_limit(
     tags: int, orphans: int, branches: int, git_tags: int, round_trip: float, concurrency: int
@@ -335,7 +344,7 @@ def sweep_limit(
         + pages(branches, REST_PER_PAGE)
         + pages(git_tags, REST_PER_PAGE)
     )
-    return Limit(listing, orphans, round_trip, concurrency)
+    return Limit(listing, orphans, round_trip, concurrency, pages(tags, GRAPHQL_TAGS_PER_PAGE))
 
 
 def loopback_round_trip(url: str, samples: int = 21) -> float:

@@ -201,7 +201,8 @@ def limit_row(limit: Limit, note: str = "") -> str:
         f"ROW both | {label}: {limit.requests} requests ({limit.listing} listing + "
         f"{limit.deletes} deletes) x {limit.round_trip * 1000:.1f} ms / {limit.concurrency} | "
         f"{limit.seconds:.2f} s (listing pages one after another: "
-        f"{limit.seconds_listing_serial:.2f} s)"
+        f"{limit.seconds_listing_serial:.2f} s; as GitLab's cursors allow, tag pages from both "
+        f"ends: {limit.seconds_cursor_chained:.2f} s)"
     )
 
 

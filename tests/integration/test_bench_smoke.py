@@ -114,6 +114,8 @@ def test_modelled_limit_counts_the_requests_no_sweep_can_avoid() -> None:
     assert (limit.listing, limit.deletes) == (1 + 8 + 1 + 1, 120)
     assert limit.seconds == pytest.approx(0.05 * 131 / 4)
     assert limit.seconds_listing_serial == pytest.approx(0.05 * (11 + 30))
+    # 8 tag pages: the first, then 4 rounds of two; the repository list and the ref lists.
+    assert limit.seconds_cursor_chained == pytest.approx(0.05 * (1 + 5 + 1 + 30))
     assert sweep_limit(5000, 4000, 1000, 150, 0.05, 32).listing == 1 + 250 + 10 + 2
 
 
