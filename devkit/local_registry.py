@@ -249,13 +249,20 @@ class LocalRegistry(Service):
         return status, answer_headers, body
 
     def tags(self, repository: str) -> list[str]:
-        status, _, body = self.request("GET", f"/v2/{repository}/tags/list?n=100000")
-        if status == 404:
-            return []
-        if status != 200:
-            raise RuntimeError(f"tag list of {repository}: HTTP {status} {body[:200]!r}")
-        listed: list[str] | None = json.loads(body).get("tags")
-        return sorted(listed or [])
+        """Every tag, following the registry's pages: distribution v3 answers at most 1,000
+        names a request whatever ``n`` asks for, with a ``Link: <…>; rel="next"`` to the rest
+        (2.8 answers all at once)."""
+        found: list[str] = []
+        path: str | None = f"/v2/{repository}/tags/list?n=100000"
+        while path is not None:
+            status, headers, body = self.request("GET", path)
+            if status == 404:
+                return []
+            if status != 200:
+                raise RuntimeError(f"tag list of {repository}: HTTP {status} {body[:200]!r}")
+            found += json.loads(body).get("tags") or []
+            path = _next_page(headers)
+        return sorted(found)
 
     def digest(self, repository: str, reference: str) -> str | None:
         status, headers, _ = self.request(
@@ -278,6 +285,19 @@ class LocalRegistry(Service):
         """
         v2 = self.root / "data" / "docker" / "registry" / "v2"
         return v2 / "repositories" / repository / "_manifests" / "tags"
+
+
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+def _next_page(headers: dict[str, str]) -> str | None:
+    """The path of the next page from a ``Link`` header (RFC 8288), if there is one."""
+    link = next((value for key, value in headers.items() if key.lower() == "link"), "")
+    found = _NEXT_LINK.search(link)
+    if found is None:
+        return None
+    target = urllib.parse.urlsplit(found.group(1))
+    return f"{target.path}?{target.query}" if target.query else target.path
 
 
 def _http(

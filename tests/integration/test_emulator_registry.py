@@ -91,3 +91,18 @@ def test_on_v3_the_delete_goes_through_the_registry_and_its_refusal_is_a_400(
     else:
         assert status == 200
         assert registry.tags(REPO) == []
+
+
+@pytest.mark.both_registries
+def test_every_tag_past_the_registrys_first_page(
+    registry: LocalRegistry, pusher: ImagePusher
+) -> None:
+    """distribution v3 answers a tag list with at most 1,000 names and a Link to the rest; the
+    harness (and so the emulator's GitLab) follows it, as the end-state checks need every tag."""
+    from devkit.seeding import seed_tags
+
+    names = [f"t-{n:04d}" for n in range(1005)]
+    seed_tags(pusher, "group/many", names, images=2)
+
+    assert registry.tags("group/many") == names
+    assert RegistryStore(registry).tags("group/many") == names
