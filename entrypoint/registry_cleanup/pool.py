@@ -7,8 +7,10 @@ failing call never stops the others: the worker turns failures into results.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,6 +30,9 @@ def run_bounded(items: Iterable[T], worker: Callable[[T], R], concurrency: int) 
 
     Items are submitted lazily, so a long list never queues more than ``concurrency`` calls.
     """
+    # Here, not at the top: the CLI reads this module's defaults, and `delete` needs no threads.
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     pending: set[Future[R]] = set()
     source = iter(items)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cleanup") as executor:
