@@ -3,6 +3,6 @@
 app.py puts the groups together; options.py declares the options they share.
 """
 
-from registry_cleanup.cli.app import app, main
+from registry_cleanup.cli.app import build_app, main
 
-__all__ = ["app", "main"]
+__all__ = ["build_app", "main"]
