@@ -148,7 +148,7 @@ class Repository:
 @dataclass(frozen=True)
 class TagDetail:
     name: str
-    digest: str
+    digest: str  # "" when GitLab did not know it (GraphQL's nullable digest)
     created_at: datetime | None
 
 
@@ -424,7 +424,8 @@ class GitLabApi:
         tags = tuple(
             TagDetail(
                 name=str(node["name"]),
-                digest=str(node["digest"]),
+                # null where GitLab could not read the manifest just then: "" (unknown)
+                digest=str(node["digest"]) if node.get("digest") else "",
                 created_at=_parse_time(node["createdAt"]) if node.get("createdAt") else None,
             )
             for node in connection["nodes"]

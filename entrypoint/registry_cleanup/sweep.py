@@ -344,7 +344,7 @@ class Sweep:
         if known is not None:
             # GraphQL pages already brought every tag's digest and creation time.
             return [
-                TagInfo(name, created_at=known[name].created_at, digest=known[name].digest)
+                TagInfo(name, created_at=known[name].created_at, digest=known[name].digest or None)
                 for name in names
                 if name in known
             ]
@@ -363,7 +363,9 @@ class Sweep:
         for name in names:
             if name in details:
                 found = details[name]
-                infos.append(TagInfo(name, created_at=found.created_at, digest=found.digest))
+                infos.append(
+                    TagInfo(name, created_at=found.created_at, digest=found.digest or None)
+                )
             elif name not in wanted:
                 infos.append(TagInfo(name))
             # else: the tag vanished since the listing and needs no decision.
@@ -470,7 +472,7 @@ class Sweep:
         send: list[_Work] = []
         for item in pending:
             current, planned = now.get(item.decision.tag), item.decision.digest
-            if current is None or planned is None:
+            if not current or not planned:  # not on this page, or a digest unknown
                 done.append((item, self._delete_one(item, protection)))
             elif current != planned:
                 why = repushed(current, planned)

@@ -114,6 +114,9 @@ class GitLabEmulator(Service):
         # ContainerRepositoryDetails.tags pages served, by the sort asked for (NAME_ASC when
         # none): the sweep reads from both ends.
         self.tag_sorts: Counter[str] = Counter()
+        # Tags whose manifest GitLab cannot read just now: GraphQL's ContainerRepositoryTag
+        # digest is then null (ContainerRegistry::Tag#digest comes from the manifest's headers).
+        self.unreadable_digests: set[str] = set()
         self._lock = threading.Lock()
         self._next_id = 1
         self.port = free_port()

@@ -198,7 +198,7 @@ def _tag_node(
     return {
         "name": name,
         "location": f"{emulator.location(repository)}:{name}",
-        "digest": digest,
+        "digest": None if name in emulator.unreadable_digests else digest,
         "createdAt": created,
         "publishedAt": published,
     }

@@ -178,3 +178,23 @@ def test_an_answer_lost_after_the_mutation_deleted_counts_as_deleted(
         assert tags[name]["status"] == "deleted"
         assert tags[name]["digest"] == digest
     assert gitlab_emulator.count(REST_DELETE) == 0
+
+
+def test_a_tag_whose_digest_graphql_did_not_know_is_checked_alone(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+) -> None:
+    """GraphQL's digest is nullable: a tag listed without one is neither guessed at nor kept
+    with a made-up digest; the single-tag path reads it and deletes it."""
+    project = _seed(gitlab_emulator, pusher, 3)
+    gitlab_emulator.unreadable_digests.add("gone-01")
+    digest = pusher.registry.digest(REPO, "main")
+
+    result = run_cli("sweep", "--delete", "--json", env=_env(gitlab_emulator, project))
+
+    assert result.returncode == 0, result.stderr
+    assert pusher.registry.tags(REPO) == LIVE
+    tags = _by_tag(json.loads(result.stdout))
+    assert tags["gone-01"]["status"] == "deleted"
+    assert tags["gone-01"]["digest"] == digest
+    assert "None" not in result.stdout
+    assert gitlab_emulator.count(REST_GET) == gitlab_emulator.count(REST_DELETE) == 1
