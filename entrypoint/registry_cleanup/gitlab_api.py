@@ -363,8 +363,8 @@ class GitLabApi:
 
         GraphQL's cursors chain the pages: one round trip each, one after another. So when
         there is more than one page, the rest are read two at a time, one from each end (the
-        other in NAME_DESC order), until the two meet: half the round trips, and at most one
-        page more than a single chain would read."""
+        other in NAME_DESC order), until the two overlap: half the round trips, and at most two
+        pages more than a single chain would read."""
         if not self.graphql_usable:
             return None
         try:
@@ -385,9 +385,9 @@ class GitLabApi:
                     behind, backward = from_end.result()
                     pages += [ahead, behind]
                     highest = max([highest, *(tag.name for tag in ahead.tags)])
-                    names = [tag.name for tag in behind.tags]
-                    if names:
-                        lowest = min([*names, *([lowest] if lowest is not None else [])])
+                    if behind.tags:
+                        low = min(tag.name for tag in behind.tags)
+                        lowest = low if lowest is None else min(lowest, low)
                     # Read so far: every name up to `highest`, and every name from `lowest`.
                     met = lowest is not None and lowest <= highest
                     if forward is None or backward is None or met:

@@ -172,8 +172,9 @@ class Sweep:
         for repo in repositories:
             pages = self._pages.get(repo.id)
             if pages is not None:
-                known[repo.id] = {tag.name: tag for page in pages for tag in page.tags}
-                tags[repo.id] = list(known[repo.id] or ())
+                listed_tags = {tag.name: tag for page in pages for tag in page.tags}
+                known[repo.id] = listed_tags
+                tags[repo.id] = list(listed_tags)
             else:
                 known[repo.id] = None
                 tags[repo.id] = list(self._api.tag_names(repo))
@@ -336,13 +337,12 @@ class Sweep:
         rules: SweepRules,
         known: dict[str, TagDetail] | None,
     ) -> list[TagInfo]:
-        """Tags as plan() wants them. Creation times are fetched for orphans only, when an age
-        rule needs them or the plan records digests (sweep --plan-out, and every report, so a
-        delete can be undone); digests of every tag when the repository has signature or
-        attestation tags, whose subjects are found by digest (unless the listing already
-        brought them all)."""
+        """Tags as plan() wants them. GraphQL pages (``known``) bring every tag's digest and
+        creation time at no extra cost. Without them, details are fetched for orphans only,
+        when an age rule needs them or the plan records digests (sweep --plan-out), and for
+        every tag when the repository has signature or attestation tags, whose subjects are
+        found by digest."""
         if known is not None:
-            # GraphQL pages already brought every tag's digest and creation time.
             return [
                 TagInfo(name, created_at=known[name].created_at, digest=known[name].digest or None)
                 for name in names

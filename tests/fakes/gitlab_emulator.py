@@ -115,7 +115,9 @@ class GitLabEmulator(Service):
         # none): the sweep reads from both ends.
         self.tag_sorts: Counter[str] = Counter()
         # Tags whose manifest GitLab cannot read just now: GraphQL's ContainerRepositoryTag
-        # digest is then null (ContainerRegistry::Tag#digest comes from the manifest's headers).
+        # digest is then null (app/models/container_registry/tag.rb: #digest comes from the
+        # manifest request's Docker-Content-Digest; types/container_registry/
+        # container_repository_tag_type.rb declares the field nullable).
         self.unreadable_digests: set[str] = set()
         self._lock = threading.Lock()
         self._next_id = 1
