@@ -120,6 +120,78 @@ def multi_platform_blobs(
     return index, blobs
 
 
+def buildx_blobs(seed: str, platforms: dict[str, str]) -> tuple[Blob, list[Blob]]:
+    """What ``docker buildx build --push`` writes: an OCI index over one image per platform
+    (architecture -> the ``created`` of its config), each followed by its provenance
+    attestation manifest (platform ``unknown/unknown``, ``vnd.docker.reference.type:
+    attestation-manifest``, ``vnd.docker.reference.digest`` naming the image it attests)."""
+    children: list[dict[str, object]] = []
+    blobs: list[Blob] = []
+    for architecture, created in platforms.items():
+        manifest, referenced = image_blobs(seed, architecture=architecture, created=created)
+        children.append(manifest.descriptor(platform={"architecture": architecture, "os": "linux"}))
+        blobs += [manifest, *referenced]
+        statement = Blob(
+            "application/vnd.in-toto+json",
+            json.dumps(
+                {
+                    "_type": "https://in-toto.io/Statement/v0.1",
+                    "predicateType": "https://slsa.dev/provenance/v0.2",
+                    "subject": [{"name": seed, "digest": {"sha256": manifest.digest[7:]}}],
+                    "predicate": {"builder": {"id": "devkit.images"}},
+                },
+                sort_keys=True,
+            ).encode(),
+        )
+        config = Blob(
+            OCI_CONFIG,
+            json.dumps(
+                {
+                    "architecture": "unknown",
+                    "os": "unknown",
+                    "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [statement.digest]},
+                },
+                sort_keys=True,
+            ).encode(),
+        )
+        attestation = Blob(
+            OCI_MANIFEST,
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": config.descriptor(),
+                    "layers": [
+                        statement.descriptor(
+                            annotations={
+                                "in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"
+                            }
+                        )
+                    ],
+                },
+                sort_keys=True,
+            ).encode(),
+        )
+        children.append(
+            attestation.descriptor(
+                platform={"architecture": "unknown", "os": "unknown"},
+                annotations={
+                    "vnd.docker.reference.digest": manifest.digest,
+                    "vnd.docker.reference.type": "attestation-manifest",
+                },
+            )
+        )
+        blobs += [attestation, config, statement]
+    index = Blob(
+        OCI_INDEX,
+        json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}, sort_keys=True
+        ).encode(),
+    )
+    return index, blobs
+
+
 def write_layout(directory: Path, top: Blob, blobs: list[Blob], tag: str) -> None:
     """Write an OCI image layout whose index.json names ``top`` as ``tag``."""
     blob_dir = directory / "blobs" / "sha256"
@@ -210,6 +282,17 @@ class ImagePusher:
         top, blobs = (
             multi_platform_blobs(seed) if multi_platform else image_blobs(seed, created=created)
         )
+        self._count += 1
+        layout = self._workdir / f"layout-{self._count}"
+        write_layout(layout, top, blobs, tag)
+        self.regctl(
+            "image", "copy", f"ocidir://{layout}:{tag}", f"{self.registry.host}/{repository}:{tag}"
+        )
+        return top.digest
+
+    def push_buildx(self, repository: str, tag: str, platforms: dict[str, str]) -> str:
+        """Push what ``docker buildx build --push`` would (buildx_blobs); returns its digest."""
+        top, blobs = buildx_blobs(f"{repository}:{tag}:{sorted(platforms.items())}", platforms)
         self._count += 1
         layout = self._workdir / f"layout-{self._count}"
         write_layout(layout, top, blobs, tag)

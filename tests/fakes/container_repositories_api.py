@@ -184,14 +184,14 @@ def _get_tag(
     project, _ = _project(emulator, GET_TAG, caller, params)
     repository = _repository(project, params["rid"])
     name = params["tag"]
+    if not emulator.metadata_database:
+        return 200, _tag_details_read_from_registry(emulator, repository, name), {}
     manifest = _manifest(emulator, repository, name)
     if manifest is None:
         raise not_found("Tag")
     digest, body = manifest
     image = body
     if _is_index(body):
-        if not emulator.metadata_database:
-            raise ApiError(500, "500 Internal Server Error")
         first = _manifest(emulator, repository, body["manifests"][0]["digest"])
         if first is None:
             raise not_found("Tag")
@@ -199,22 +199,47 @@ def _get_tag(
     config_digest = image["config"]["digest"]
     revision = config_digest.removeprefix("sha256:")
     layers = sum(layer["size"] for layer in image.get("layers", []))
-    if emulator.metadata_database:
-        pushed = pushed_at(emulator.store.registry, repository.path, name)
-        created_at = iso(pushed) if pushed is not None else None
-        total_size = layers + image["config"]["size"]
-    else:
-        created_at = emulator.store.created_at(repository.path, digest)
-        total_size = layers
+    pushed = pushed_at(emulator.store.registry, repository.path, name)
     answer = {
         **tag_json(emulator, repository, name),
         "revision": revision,
         "short_revision": revision[:9],
         "digest": digest,
-        "created_at": created_at,
-        "total_size": total_size,
+        "created_at": iso(pushed) if pushed is not None else None,
+        "total_size": layers + image["config"]["size"],
     }
     return 200, answer, {}
+
+
+def _tag_details_read_from_registry(
+    emulator: GitLabEmulator, repository: Repository, name: str
+) -> dict[str, Any]:
+    """TagDetails without the metadata database: ContainerRegistry::Tag.new reads the
+    manifest asking for single-platform manifests only (base_client.rb ACCEPTED_TYPES;
+    registry_store.GITLAB_ACCEPTED_TYPES). A registry that answers 404 (distribution 2.x for
+    an OCI index) makes ``valid?`` false: "404 Tag Not Found". A registry that serves the
+    index anyway (distribution v3) leaves Tag#layers with ``nil.map`` (lib/container_registry/
+    tag.rb ``manifest['layers'] || manifest['fsLayers']``): an unhandled NoMethodError, which
+    lib/api/api.rb ``rescue_from :all`` renders as {"message": "500 Internal Server Error"}."""
+    read = emulator.store.details(repository.path, name)
+    if read is None:
+        raise not_found("Tag")
+    if read.index:
+        raise ApiError(500, "500 Internal Server Error")
+    manifest = _manifest(emulator, repository, read.digest)
+    if manifest is None:
+        raise not_found("Tag")
+    image = manifest[1]
+    revision = image["config"]["digest"].removeprefix("sha256:")
+    return {
+        **tag_json(emulator, repository, name),
+        "revision": revision,
+        "short_revision": revision[:9],
+        "digest": read.digest,
+        "created_at": read.created_at,
+        # ``layers.sum(&:size) if v2?``: the layers only.
+        "total_size": sum(layer["size"] for layer in image.get("layers", [])),
+    }
 
 
 _INDEX_TYPES = frozenset(

@@ -114,6 +114,11 @@ class GitLabEmulator(Service):
         # ContainerRepositoryDetails.tags pages served, by the sort asked for (NAME_ASC when
         # none): the sweep reads from both ends.
         self.tag_sorts: Counter[str] = Counter()
+        # True: every tag page comes in NAME_ASC order whatever sort was asked for. No GitLab
+        # we read does this (container_repository_tags_resolver.rb honours NAME_DESC with and
+        # without the metadata database); it is the assumption the sweep's two-ended read
+        # checks rather than trusts.
+        self.tag_sort_ignored = False
         # Tags whose manifest GitLab cannot read just now: GraphQL's ContainerRepositoryTag
         # digest is then null (app/models/container_registry/tag.rb: #digest comes from the
         # manifest request's Docker-Content-Digest; types/container_registry/
@@ -144,6 +149,12 @@ class GitLabEmulator(Service):
         # instead, None to answer normally, or a callable run first (the world moving on
         # between two requests of a run: a pipeline pushing, say), then answered normally.
         self.faults: dict[str, list[int | Callable[[], object] | None]] = {}
+        # Per route, what happens right after its next answers were made and before they are
+        # sent, in order: a callable (the world moving on at that exact moment: "right after
+        # the branch list was answered"), or None for an answer that moves nothing. The client
+        # sees the answer only once the callable returned, so nothing it does next can come
+        # before it.
+        self.after_answer: dict[str, list[Callable[[], object] | None]] = {}
         # Set by enable_registry_tokens(): then /jwt/auth issues registry tokens.
         self.issuer: TokenIssuer | None = None
         # False: /api/graphql answers 404, as where GitLab's GraphQL API is unavailable.
@@ -366,6 +377,11 @@ class GitLabEmulator(Service):
             )
             status, payload, answered = chosen.handler(self, request, params, caller)
             extra |= answered
+            with self._lock:
+                waiting = self.after_answer.get(name)
+                moved = waiting.pop(0) if waiting else None
+            if moved is not None:
+                moved()
         except ApiError as error:
             status, payload = error.status, {error.key: error.message}
             if fault is not None:

@@ -186,19 +186,26 @@ def _tag_node(
 ) -> dict[str, Any]:
     """ContainerRepositoryTag (app/graphql/types/container_registry/
     container_repository_tag_type.rb)."""
+    shown: str | None = digest
     if emulator.metadata_database:
         # transform_tags_page: created_at and published_at are the registry database's times.
         pushed = pushed_at(emulator.store.registry, repository.path, name)
         created = iso(pushed) if pushed is not None else None
         published = created
     else:
-        # ContainerRegistry::Tag#created_at: the image config's ``created``; no published_at.
-        created = emulator.store.created_at(repository.path, digest)
+        # ContainerRegistry::Tag (lib/container_registry/tag.rb), reading the registry with
+        # GitLab's Accept header (registry_store.GITLAB_ACCEPTED_TYPES): #created_at is the
+        # config's ``created``, nil for an index (``next unless config``); #digest the
+        # registry's Docker-Content-Digest for that request, nil where it answers 404 (an OCI
+        # index on distribution 2.x). No published_at.
+        read = emulator.store.details(repository.path, name)
+        created = read.created_at if read is not None else None
+        shown = read.digest if read is not None else None
         published = None
     return {
         "name": name,
         "location": f"{emulator.location(repository)}:{name}",
-        "digest": None if name in emulator.unreadable_digests else digest,
+        "digest": None if name in emulator.unreadable_digests else shown,
         "createdAt": created,
         "publishedAt": published,
     }
@@ -212,7 +219,8 @@ def _sorted_names(emulator: GitLabEmulator, repository: Repository, sort: str | 
     PUBLISHED_AT sorts are not modelled: the sweep never asks for them."""
     if sort not in (None, "NAME_ASC", "NAME_DESC"):
         raise GraphQLError(f"sort {sort} is not modelled by the emulator")
-    return sorted(emulator.store.tags(repository.path), reverse=sort == "NAME_DESC")
+    descending = sort == "NAME_DESC" and not emulator.tag_sort_ignored
+    return sorted(emulator.store.tags(repository.path), reverse=descending)
 
 
 def _registry_paged_tags(

@@ -25,8 +25,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.local_registry import MANIFEST_ACCEPT, LocalRegistry
+from devkit.local_registry import LocalRegistry
 
+_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _INDEX_TYPES = frozenset(
     {
         "application/vnd.oci.image.index.v1+json",
@@ -44,14 +45,30 @@ class TagDeleteFailed(RuntimeError):
     """
 
 
+# lib/container_registry/base_client.rb ACCEPTED_TYPES: what GitLab asks the registry for when
+# it reads a tag without the metadata database (ContainerRegistry::Client#repository_manifest
+# and #repository_tag_digest). No index type: GitLab reads single-platform manifests.
+GITLAB_ACCEPTED_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
+
+
 @dataclass(frozen=True)
 class TagDetails:
-    """What GitLab's "Get details of a registry repository tag" returns about one tag."""
+    """What GitLab, without the metadata database, reads of one tag from the registry
+    (lib/container_registry/tag.rb): the digest the registry names for GitLab's Accept header,
+    and, from the manifest it serves, the config's ``created`` and the layers' total size.
+    ``index`` is an image index served anyway (a registry that ignores the Accept header):
+    no config, so no ``created``, and no layers, so Tag#layers fails on ``nil.map``."""
 
     name: str
     digest: str
     created_at: str | None
     total_size: int
+    index: bool = False
 
 
 class RegistryStore:
@@ -59,35 +76,54 @@ class RegistryStore:
 
     def __init__(self, registry: LocalRegistry) -> None:
         self.registry = registry
-        self._created: dict[tuple[str, str], str | None] = {}
+        self._created: dict[tuple[str, str], TagDetails | None] = {}
+        # Whether the registry answers GitLab's request for an OCI image index with 404, as
+        # distribution 2.x does ("OCI index found, but accept header does not support OCI
+        # indexes"), even where the real registry under the emulator (distribution v3) serves
+        # the index whatever the Accept header. gitlabhq does not say which GitLab's own
+        # registry does: both readings are tested.
+        self.refuses_oci_index = False
 
     def tags(self, repository: str) -> list[str]:
         return self.registry.tags(repository)
 
     def details(self, repository: str, tag: str) -> TagDetails | None:
-        return self._details_at(repository, tag, name=tag)
+        """GitLab's read of ``tag``; None where the registry answers it 404.
 
-    def _details_at(self, repository: str, reference: str, *, name: str) -> TagDetails | None:
-        status, headers, body = self.registry.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}
-        )
-        if status == 404:
-            return None
-        if status != 200:
-            raise RuntimeError(f"GET manifest {repository}:{reference}: HTTP {status}")
-        digest = _header(headers, "Docker-Content-Digest")
-        manifest = json.loads(body)
-        if manifest.get("mediaType") in _INDEX_TYPES or "manifests" in manifest:
-            # GitLab reports an index's creation time from its first image.
-            first = manifest["manifests"][0]["digest"]
-            _, _, body = self.registry.request(
-                "GET", f"/v2/{repository}/manifests/{first}", {"Accept": MANIFEST_ACCEPT}
+        Content is immutable, so what GitLab reads is cached by the digest the tag's link
+        names (the registry's own storage): one manifest request per image, not per tag."""
+        linked = self.digests(repository, [tag]).get(tag)
+        key = (repository, linked or "")
+        if linked is None or key not in self._created:
+            status, headers, body = self.registry.request(
+                "GET", f"/v2/{repository}/manifests/{tag}", {"Accept": GITLAB_ACCEPTED_TYPES}
             )
-            manifest = json.loads(body)
-        config_digest = manifest["config"]["digest"]
-        _, _, config_body = self.registry.request("GET", f"/v2/{repository}/blobs/{config_digest}")
+            if status == 404:
+                return None
+            if status != 200:
+                raise RuntimeError(f"GET manifest {repository}:{tag}: HTTP {status}")
+            digest = _header(headers, "Docker-Content-Digest")
+            self._created[key] = self._read(repository, digest, json.loads(body), name=tag)
+        found = self._created[key]
+        if found is None:
+            return None
+        return TagDetails(tag, found.digest, found.created_at, found.total_size, found.index)
+
+    def _read(
+        self, repository: str, digest: str, manifest: dict[str, object], *, name: str
+    ) -> TagDetails | None:
+        if manifest.get("mediaType") in _INDEX_TYPES or "manifests" in manifest:
+            if self.refuses_oci_index and manifest.get("mediaType") == _OCI_INDEX:
+                return None
+            return TagDetails(name=name, digest=digest, created_at=None, total_size=0, index=True)
+        config = manifest["config"]
+        assert isinstance(config, dict)
+        _, _, config_body = self.registry.request(
+            "GET", f"/v2/{repository}/blobs/{config['digest']}"
+        )
         created = json.loads(config_body).get("created")
-        size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+        layers = manifest.get("layers")
+        size = config["size"] + sum(layer["size"] for layer in layers or [])  # type: ignore[union-attr]
         return TagDetails(name=name, digest=digest, created_at=created, total_size=size)
 
     def digests(self, repository: str, tags: list[str]) -> dict[str, str]:
@@ -104,14 +140,6 @@ class RegistryStore:
             except FileNotFoundError:
                 continue
         return found
-
-    def created_at(self, repository: str, digest: str) -> str | None:
-        """The image's creation time from its config; content is immutable, so cached."""
-        key = (repository, digest)
-        if key not in self._created:
-            details = self._details_at(repository, digest, name=digest)
-            self._created[key] = details.created_at if details is not None else None
-        return self._created[key]
 
     def delete_tag(self, repository: str, tag: str) -> bool:
         """Remove exactly this tag; True when it existed."""
