@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
     from registry_cleanup.deletion import DeleteRequest, TagStore
     from registry_cleanup.gitlab_api import GitLabApi, Repository
+    from registry_cleanup.image_age import ImageReader, RegistryImage
+    from registry_cleanup.refs import ImageRef
     from registry_cleanup.regctl import RegctlSession, TlsMode
     from registry_cleanup.sweep import SweepOptions, SweepResult
 
@@ -66,6 +69,11 @@ class RegistryLogin:
             ca_file=Path(ca_file) if ca_file else None,
         )
 
+    @property
+    def complete(self) -> bool:
+        """Whether the environment has everything a login needs."""
+        return bool(self.host and self.username and os.environ.get("CI_REGISTRY_PASSWORD"))
+
     @contextmanager
     def session(self) -> Iterator[RegctlSession]:
         from registry_cleanup.regctl import HostSettings, RegctlSession
@@ -81,17 +89,47 @@ class RegistryLogin:
             yield session
 
 
+@dataclass(frozen=True)
+class RegistryAccess:
+    """A run's ways into the registry: where deletes go (--via registry: one regctl login for
+    every repository; None: GitLab's tag endpoint), and the reader of what GitLab cannot say of
+    a tag (its age and digest, for an image index), or None without registry credentials."""
+
+    store_for: Callable[[Repository], TagStore] | None
+    images: ImageReader | None
+
+
 @contextmanager
-def registry_stores(
-    registry: RegistryLogin | None,
-) -> Iterator[Callable[[Repository], TagStore] | None]:
-    """Where a run's deletes go: with --via registry one regctl login serves every repository;
-    with --via api (None) each sweep uses GitLab's tag endpoint, its default."""
-    if registry is None:
-        yield None
+def registry_access(
+    deletes: RegistryLogin | None, reads: RegistryLogin | None = None
+) -> Iterator[RegistryAccess]:
+    """One regctl login at most: the delete session reads too; otherwise one is opened at the
+    first read (most sweeps never need one) and closed with the run."""
+    if deletes is not None:
+        with deletes.session() as session:
+            yield RegistryAccess(lambda _: session, session.image)
         return
-    with registry.session() as session:
-        yield lambda _: session
+    if reads is None or not reads.complete:
+        yield RegistryAccess(None, None)
+        return
+    with ExitStack() as stack:
+        yield RegistryAccess(None, _OnFirstRead(reads, stack))
+
+
+class _OnFirstRead:
+    """An ImageReader that logs in to the registry when first asked (thread-safe)."""
+
+    def __init__(self, login: RegistryLogin, stack: ExitStack) -> None:
+        self._login = login
+        self._stack = stack
+        self._lock = threading.Lock()
+        self._session: RegctlSession | None = None
+
+    def __call__(self, ref: ImageRef) -> RegistryImage | None:
+        with self._lock:
+            if self._session is None:
+                self._session = self._stack.enter_context(self._login.session())
+        return self._session.image(ref)
 
 
 def run_sweep(
@@ -101,6 +139,7 @@ def run_sweep(
     json_output: bool,
     report: Path | None,
     registry: RegistryLogin | None = None,
+    reads: RegistryLogin | None = None,
     plan_out: Path | None = None,
     html: Path | None = None,
 ) -> int:
@@ -113,8 +152,10 @@ def run_sweep(
     progress = progress_for(sys.stderr, in_ci=in_ci())
     # The plan's time is when its listing began: its age counts from what it saw.
     started = datetime.now(UTC).replace(microsecond=0)
-    with registry_stores(registry) as store_for:
-        result = Sweep(api, options, progress, store_for=store_for).run()
+    with registry_access(registry, reads) as access:
+        result = Sweep(
+            api, options, progress, store_for=access.store_for, images=access.images
+        ).run()
     plan = None
     if plan_out is not None:
         from registry_cleanup.report import write_document
@@ -151,6 +192,7 @@ def run_apply(
     json_output: bool,
     report: Path | None,
     registry: RegistryLogin | None = None,
+    reads: RegistryLogin | None = None,
     html: Path | None = None,
 ) -> int:
     """``sweep --apply``: check the plan against this instance, project and time, then apply."""
@@ -176,7 +218,7 @@ def run_apply(
     def now() -> datetime:
         return datetime.now(UTC)
 
-    with registry_stores(registry) as store_for:
+    with registry_access(registry, reads) as access:
         result = apply_plan(
             api,
             plan,
@@ -184,7 +226,8 @@ def run_apply(
             now=now,
             trust_branch_list=trust_branch_list,
             concurrency=concurrency,
-            store_for=store_for,
+            store_for=access.store_for,
+            images=access.images,
         )
     from registry_cleanup.sweep_report import as_document
 
@@ -414,6 +457,7 @@ def run_group_sweep(
     json_output: bool,
     report: Path | None,
     registry: RegistryLogin | None = None,
+    reads: RegistryLogin | None = None,
 ) -> int:
     from registry_cleanup.group_report import as_document, print_tables, summary_lines
     from registry_cleanup.group_sweep import GroupSweep, SilentProgress
@@ -423,14 +467,18 @@ def run_group_sweep(
 
     api = settings.connect()
     progress = progress_for(sys.stderr, in_ci=in_ci())
-    with registry_stores(registry) as store_for:
+    with registry_access(registry, reads) as access:
         result = GroupSweep(
             api,
             selection,
             options,
             progress,
             sweep_for=lambda project_api, opts: Sweep(
-                project_api, opts, SilentProgress(), store_for=store_for
+                project_api,
+                opts,
+                SilentProgress(),
+                store_for=access.store_for,
+                images=access.images,
             ),
         ).run()
     document = as_document(result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from registry_cleanup.errors import CleanupError
 from registry_cleanup.gitlab_api import GitLabApi, GitLabApiError, Repository
+from registry_cleanup.image_age import ImageReader
 from registry_cleanup.refs import ImageRef
 from registry_cleanup.regctl import Failure, RegctlError
 
@@ -22,15 +23,33 @@ _FAILURES = {401: Failure.unauthorized, 403: Failure.denied, 404: Failure.not_fo
 class ApiTagStore:
     """One container repository of one project, reached through GitLab's REST API."""
 
-    def __init__(self, api: GitLabApi, repository: Repository) -> None:
+    def __init__(
+        self, api: GitLabApi, repository: Repository, *, images: ImageReader | None = None
+    ) -> None:
         self._api = api
         self._repository = repository
+        # The registry, for tags GitLab cannot read (image_age.py); None without credentials.
+        self._images = images
         # Set when GitLab refused the delete because of a protected container tag rule.
         self.refused_as_protected = False
 
     def digest(self, ref: ImageRef) -> str | None:
         detail = self._api.tag(self._repository, ref.tag)
-        return detail.digest if detail is not None else None
+        if detail is not None and detail.digest:
+            return detail.digest
+        # Without the metadata database GitLab answers "404 Tag Not Found" (or 500) for an
+        # image index it asked for in a form the registry does not serve: the registry knows.
+        if self._images is not None:
+            image = self._images(ref)
+            return image.digest if image is not None else None
+        if detail is None:
+            return None
+        raise RegctlError(
+            f"GitLab could not read tag {ref} (an image index?); registry credentials "
+            "(CI_REGISTRY_USER, CI_REGISTRY_PASSWORD) would let it be checked",
+            failure=Failure.other,
+            detail="",
+        )
 
     def is_listed(self, ref: ImageRef) -> bool:
         # GitLab's registry deletes tags directly, so it leaves no dangling tag entry behind:

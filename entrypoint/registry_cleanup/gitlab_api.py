@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
 import gitlab
@@ -172,6 +173,28 @@ class TagPage:
     position: int = 0
 
 
+@dataclass(frozen=True)
+class TagListing:
+    """A repository's tags as GraphQL pages, and why they were read in one chain if they were
+    (``note``: GitLab did not keep the order asked for)."""
+
+    pages: list[TagPage]
+    note: str | None = None
+
+
+def _names(pages: Sequence[TagPage]) -> list[str]:
+    return [tag.name for page in pages for tag in page.tags]
+
+
+def _strictly(names: Sequence[str], sort: str) -> bool:
+    """Whether ``names`` are in ``sort``'s order, each once (GitLab compares names bytewise:
+    container_repository_tags_resolver.rb, the registry's sort=-name)."""
+    pairs = pairwise(names)
+    if sort == FORWARD:
+        return all(a < b for a, b in pairs)
+    return all(a > b for a, b in pairs)
+
+
 class GitLabApiError(CleanupError):
     """A GitLab API call failed; ``status`` is the HTTP status when there was one."""
 
@@ -322,12 +345,25 @@ class GitLabApi:
                 yield str(tag.name)
 
     def tag(self, repository: Repository, name: str) -> TagDetail | None:
-        """The tag's digest and creation time, or None when it does not exist."""
+        """The tag's digest and creation time, or None when GitLab does not find it.
+
+        Without the registry metadata database GitLab reads the tag's manifest asking for
+        single-platform manifests only (lib/container_registry/base_client.rb ACCEPTED_TYPES),
+        so for an OCI image index the registry answers 404 and so does GitLab ("404 Tag Not
+        Found": lib/api/project_container_repositories.rb validate_tag!); a registry that
+        serves the index anyway makes ``total_size`` fail on its missing layers
+        (lib/container_registry/tag.rb ``layers.map``): 500. That 500 is an answer, not an
+        outage: a detail with neither digest nor creation time, for the caller to take from
+        the registry."""
         try:
             with self._errors(f"read tag {repository.location}:{name}", Role.reporter):
                 tag = self._tags(repository).get(name)
         except NotFoundError:
             return None
+        except GitLabApiError as error:
+            if error.status == 500:
+                return TagDetail(name=name, digest="", created_at=None)
+            raise
         created = tag.attributes.get("created_at")
         return TagDetail(
             name=name,
@@ -346,56 +382,86 @@ class GitLabApi:
         paged = self.paged_tag_details(repository)
         if paged is not None:
             return {name: paged[name] for name in names if name in paged}
+        return self.rest_tag_details(repository, names, concurrency)
+
+    def rest_tag_details(
+        self, repository: Repository, names: Sequence[str], concurrency: int
+    ) -> dict[str, TagDetail]:
+        """Digest and creation time of each named tag that still exists, one REST request
+        per tag, ``concurrency`` at a time."""
         found = run_bounded(names, lambda name: self.tag(repository, name), concurrency)
         return {detail.name: detail for detail in found if detail is not None}
 
     def paged_tag_details(self, repository: Repository) -> dict[str, TagDetail] | None:
         """Every tag with digest and creation time, 20 per GraphQL request; None when
         GraphQL is not available to us (the caller then uses REST)."""
-        pages = self.tag_pages(repository)
-        if pages is None:
+        listing = self.tag_pages(repository)
+        if listing is None:
             return None
-        return {tag.name: tag for page in pages for tag in page.tags}
+        return {tag.name: tag for page in listing.pages for tag in page.tags}
 
-    def tag_pages(self, repository: Repository) -> list[TagPage] | None:
+    def tag_pages(self, repository: Repository) -> TagListing | None:
         """Every tag, page after page as GraphQL serves them (20 each), with each page's
         cursor; None when GraphQL is not available to us.
 
         GraphQL's cursors chain the pages: one round trip each, one after another. So when
         there is more than one page, the rest are read two at a time, one from each end (the
         other in NAME_DESC order), until the two overlap: half the round trips, and at most two
-        pages more than a single chain would read."""
+        pages more than a single chain would read.
+
+        That the ends met is a conclusion from the order of the names, so the order is checked,
+        never assumed: if either chain is not in the order asked for, the pages from the end
+        are dropped and the first chain is read on to the page GitLab calls its last."""
         if not self.graphql_usable:
             return None
         try:
-            first, forward = self._graphql_tags(repository, None, FORWARD, 0)
-            pages = [first]
-            if forward is None:
-                return pages
-            backward: str | None = None
-            highest = max((tag.name for tag in first.tags), default="")
-            lowest: str | None = None
-            position = 1
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tags") as pool:
-                while True:
-                    from_end = pool.submit(
-                        self._graphql_tags, repository, backward, BACKWARD, position - 1
-                    )
-                    ahead, forward = self._graphql_tags(repository, forward, FORWARD, position)
-                    behind, backward = from_end.result()
-                    pages += [ahead, behind]
-                    highest = max([highest, *(tag.name for tag in ahead.tags)])
-                    if behind.tags:
-                        low = min(tag.name for tag in behind.tags)
-                        lowest = low if lowest is None else min(lowest, low)
-                    # Read so far: every name up to `highest`, and every name from `lowest`.
-                    met = lowest is not None and lowest <= highest
-                    if forward is None or backward is None or met:
-                        return pages
-                    position += 1
+            return self._two_ended_tag_pages(repository)
         except GraphQLUnavailable:
             self.graphql_usable = False
             return None
+
+    def _two_ended_tag_pages(self, repository: Repository) -> TagListing:
+        first, forward = self._graphql_tags(repository, None, FORWARD, 0)
+        ahead_pages = [first]
+        if forward is None:
+            return TagListing(ahead_pages)
+        behind_pages: list[TagPage] = []
+        backward: str | None = None
+        position = 1
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tags") as pool:
+            while True:
+                from_end = pool.submit(
+                    self._graphql_tags, repository, backward, BACKWARD, position - 1
+                )
+                ahead, forward = self._graphql_tags(repository, forward, FORWARD, position)
+                behind, backward = from_end.result()
+                ahead_pages.append(ahead)
+                behind_pages.append(behind)
+                ascending = _names(ahead_pages)
+                descending = _names(behind_pages)
+                if not (_strictly(ascending, FORWARD) and _strictly(descending, BACKWARD)):
+                    return self._one_chain(repository, ahead_pages, forward, position)
+                # Read so far: every name up to the highest read from the start, and every
+                # name from the lowest read from the end.
+                met = bool(descending) and descending[-1] <= ascending[-1]
+                if forward is None or backward is None or met:
+                    return TagListing(ahead_pages + behind_pages)
+                position += 1
+
+    def _one_chain(
+        self, repository: Repository, pages: list[TagPage], forward: str | None, position: int
+    ) -> TagListing:
+        """The first chain read on to its last page: GitLab did not keep the order asked for,
+        so where the two ends meet cannot be told from the names."""
+        note = (
+            f"{repository.location}: GitLab did not return the tags in the order asked for "
+            f"({FORWARD}, {BACKWARD}), so they were read from the first page to the last"
+        )
+        while forward is not None:
+            position += 1
+            page, forward = self._graphql_tags(repository, forward, FORWARD, position)
+            pages.append(page)
+        return TagListing(pages, note)
 
     def tag_page(self, repository: Repository, page: TagPage) -> TagPage:
         """One page read again from its cursor: the tags now at that position."""

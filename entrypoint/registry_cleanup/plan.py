@@ -33,6 +33,12 @@ from registry_cleanup.safety import ProtectionRules, TagPattern, gitlab_protects
 GUARD_RATIO = 10
 GUARD_MINIMUM_ORPHANS = 10
 ORPHAN_REASON = "no branch or git tag has this slug"
+AGE_UNKNOWN = "creation time unknown, and an age rule applies"
+# A tag is deleted only at a digest read before the ref lists that orphaned it (sweep.py).
+DIGEST_UNKNOWN = (
+    "no branch or git tag has this slug, but GitLab gave no digest for it before the ref lists "
+    "were read; kept until a run that knows it"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,9 @@ class SweepRules:
     keep_n: int | None = None
     older_than: timedelta | None = None
     min_age: timedelta = timedelta(0)
+    # Deleting (or planning to): a tag goes only at the digest it was planned with, so one
+    # whose digest is unknown is kept (DIGEST_UNKNOWN).
+    digests_required: bool = False
 
     @property
     def needs_age(self) -> bool:
@@ -223,6 +232,8 @@ def _follow(
     for pattern in rules.exclude:
         if pattern.fullmatch(tag.name):
             return _decision(tag, Action.keep, f"matched by --exclude {pattern.pattern!r}")
+    if rules.digests_required and tag.digest is None:
+        return _decision(tag, Action.keep, DIGEST_UNKNOWN)
     last = tuple(sorted(d.tag for d in on_subject))
     names = ", ".join(repr(n) for n in last)
     return _decision(
@@ -234,8 +245,10 @@ def _follow(
 
 
 def _retention(tag: TagInfo, index: int, rules: SweepRules, now: datetime) -> tuple[Action, str]:
+    if rules.digests_required and tag.digest is None:
+        return Action.keep, DIGEST_UNKNOWN
     if rules.needs_age and tag.created_at is None:
-        return Action.keep, "creation time unknown, and an age rule applies"
+        return Action.keep, AGE_UNKNOWN
     if rules.keep_n and index < rules.keep_n:
         return Action.keep, f"one of the {rules.keep_n} newest orphaned tags (--keep-n)"
     age = now - tag.created_at if tag.created_at is not None else None

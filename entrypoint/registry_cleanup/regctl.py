@@ -15,11 +15,13 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
 from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.image_age import RegistryImage, image_age, parse_created
 from registry_cleanup.refs import ImageRef
 
 REGCTL_BINARY_ENV = "REGISTRY_CLEANUP_REGCTL"
@@ -195,6 +197,8 @@ class RegctlSession:
         self._hosts: dict[str, HostSettings] = {}
         self._secrets: list[str] = []
         self._directory: Path | None = None
+        # Image configs never change: each one's creation time is read once (image()).
+        self._created: dict[str, datetime | None] = {}
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -307,6 +311,42 @@ class RegctlSession:
             return False
         return label.strip() == ref.tag
 
+    def manifest(self, ref: ImageRef | str) -> bytes | None:
+        """The manifest a reference names, exactly as the registry serves it (an index stays
+        an index), or None when it does not exist."""
+        try:
+            return self._run_raw(
+                ["manifest", "get", str(ref), "--format", "raw-body"], action=f"read {ref}"
+            )
+        except RegctlError as error:
+            if error.failure is Failure.not_found:
+                return None
+            raise
+
+    def created(self, pinned: str) -> str | None:
+        """The ``created`` of the config of the image ``pinned`` (``repo@digest``) names."""
+        answer = self._run(
+            ["image", "config", pinned, "--format", "{{ json .Created }}"],
+            action=f"read the config of {pinned}",
+        )
+        value = json.loads(answer or "null")
+        return value if isinstance(value, str) else None
+
+    def image(self, ref: ImageRef) -> RegistryImage | None:
+        """The tag's digest and its newest platform image's creation time (image_age.py), or
+        None when the registry does not have the tag. Configs are read once per digest."""
+        body = self.manifest(ref)
+        if body is None:
+            return None
+
+        def created_of(digest: str) -> datetime | None:
+            pinned = ref.at_digest(digest)
+            if pinned not in self._created:
+                self._created[pinned] = parse_created(self.created(pinned))
+            return self._created[pinned]
+
+        return image_age(body, created_of)
+
     def copy(self, source: str, target: ImageRef) -> None:
         """Point ``target`` at ``source`` (used to restore a tag to its original digest)."""
         self._run(["image", "copy", source, str(target)], action=f"restore {target}")
@@ -314,15 +354,18 @@ class RegctlSession:
     # -- the one place a process starts ---------------------------------------------------
 
     def _run(self, args: Sequence[str], *, action: str, stdin: str | None = None) -> str:
+        return self._run_raw(args, action=action, stdin=stdin).decode()
+
+    def _run_raw(self, args: Sequence[str], *, action: str, stdin: str | None = None) -> bytes:
+        """regctl's standard output as bytes: a manifest's digest is of its exact bytes."""
         argv = [self._binary, *args]
         env = _child_environment(os.environ)
         env["REGCTL_CONFIG"] = str(self.config_path)
         try:
             completed = subprocess.run(
                 argv,
-                input=stdin,
+                input=stdin.encode() if stdin is not None else None,
                 capture_output=True,
-                text=True,
                 env=env,
                 timeout=self._timeout,
                 check=False,
@@ -333,7 +376,7 @@ class RegctlSession:
                 failure=Failure.timeout,
                 detail="",
             ) from None
-        stderr = self.redact(completed.stderr.strip())
+        stderr = self.redact(completed.stderr.decode(errors="replace").strip())
         if self._log is not None and stderr:
             self._log(f"regctl {' '.join(args)}: {stderr}")
         if completed.returncode != 0:

@@ -27,7 +27,10 @@ from registry_cleanup.gitlab_api import (
     TagDetail,
     TagPage,
 )
+from registry_cleanup.image_age import ImageReader, RegistryImage
 from registry_cleanup.plan import (
+    AGE_UNKNOWN,
+    DIGEST_UNKNOWN,
     Action,
     Decision,
     SweepRules,
@@ -116,6 +119,57 @@ class SweepResult:
 
 
 @dataclass(frozen=True)
+class _RegistryRead:
+    """What reading tags from the registry found: tags it does not have, tags it would not
+    show, and whether it gave digests GitLab had not."""
+
+    gone: set[str]
+    unreadable: set[str]
+    digests: bool
+
+
+@dataclass(frozen=True)
+class _Refs:
+    """What the ref lists said: a tag whose slug is a live ref's is kept."""
+
+    branches: tuple[str, ...]
+    git_tags: tuple[str, ...]
+    default_branch: str | None
+    tag_rules: list[GitLabTagRule] | None
+
+    def union(self, later: _Refs) -> _Refs:
+        """Both listings' refs: an orphan is a tag neither listing has a ref for."""
+        return replace(
+            self,
+            branches=tuple(dict.fromkeys(self.branches + later.branches)),
+            git_tags=tuple(dict.fromkeys(self.git_tags + later.git_tags)),
+        )
+
+
+def _undated_note(count: int, registry_read: bool) -> str:
+    """The one line that says why tags were kept for an unknown age, and what would date them."""
+    if registry_read:
+        why = (
+            "neither GitLab nor the registry knows when they were created (no platform image's "
+            "config says)"
+        )
+    else:
+        why = (
+            "GitLab gives no creation time for image indexes (multi-platform or attested "
+            "builds) without its registry metadata database; registry credentials "
+            "(CI_REGISTRY, CI_REGISTRY_USER, CI_REGISTRY_PASSWORD) would let the sweep read "
+            "it from the registry"
+        )
+    return f"{count} tags without a branch were kept because their age is unknown: {why}"
+
+
+def _info(name: str, detail: TagDetail | None) -> TagInfo:
+    if detail is None:
+        return TagInfo(name)
+    return TagInfo(name, created_at=detail.created_at, digest=detail.digest or None)
+
+
+@dataclass(frozen=True)
 class _Work:
     repository: Repository
     decision: Decision
@@ -132,14 +186,21 @@ class Sweep:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         store_for: Callable[[Repository], TagStore] | None = None,
+        images: ImageReader | None = None,
     ) -> None:
         self._api = api
         self._options = options
         self._progress = progress
         self._now = now
+        # The registry, read for what GitLab cannot say of a tag (image_age.py); None without
+        # registry credentials.
+        self._images = images
+        self._registry_notes: list[str] = []
         # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession
         # (configured and logged in once, before the pool starts) for the registry path.
-        self._store_for = store_for or (lambda repository: ApiTagStore(api, repository))
+        self._store_for = store_for or (
+            lambda repository: ApiTagStore(api, repository, images=images)
+        )
         # Through GitLab's API, tags listed by GraphQL are deleted 20 at a time (one page read
         # again, one mutation); see _delete_page.
         self._by_page = store_for is None
@@ -150,58 +211,92 @@ class Sweep:
         result = SweepResult(project=self._api.project_ref, dry_run=not options.delete)
         repositories = self._select(self._api.repositories())
         result.repositories = repositories
-        # GraphQL pages (20 tags each, with digests and creation times) when an age rule needs
-        # them, when the plan records digests, and always before deleting: each page is read
-        # again just before its tags go, so digests are checked 20 at a time. Otherwise, or
-        # where GraphQL is unavailable, the REST tag list (100 names a page) suffices.
+        # Digests are needed for every tag that may be deleted, or recorded in a plan.
+        needs_digests = options.delete or options.record_digests
         needs_age = SweepRules(
             keep_n=options.keep_n, older_than=options.older_than, min_age=options.min_age
         ).needs_age
-        wants_pages = needs_age or options.delete or options.record_digests
+        # GraphQL pages (20 tags each, with digests and creation times) when an age rule needs
+        # them and whenever digests are: each page is read again just before its tags go, so
+        # digests are checked 20 at a time. Otherwise, or where GraphQL is unavailable, the
+        # REST tag list (100 names a page) suffices.
         self._pages = {}
-        if wants_pages:
+        if needs_age or needs_digests:
             # Each repository's pages are cursor-chained; the repositories go side by side.
             listed = run_bounded(
                 repositories,
                 lambda repo: (repo, self._api.tag_pages(repo)),
                 options.concurrency,
             )
-            self._pages = {repo.id: pages for repo, pages in listed if pages is not None}
-        known: dict[int, dict[str, TagDetail] | None] = {}
+            for repo, listing in listed:
+                if listing is not None:
+                    self._pages[repo.id] = listing.pages
+                    if listing.note is not None:
+                        result.notes.append(listing.note)
+        known: dict[int, dict[str, TagDetail]] = {}
         tags: dict[int, list[str]] = {}
         for repo in repositories:
             pages = self._pages.get(repo.id)
             if pages is not None:
-                listed_tags = {tag.name: tag for page in pages for tag in page.tags}
-                known[repo.id] = listed_tags
-                tags[repo.id] = list(listed_tags)
+                known[repo.id] = {tag.name: tag for page in pages for tag in page.tags}
+                tags[repo.id] = list(known[repo.id])
             else:
-                known[repo.id] = None
+                known[repo.id] = {}
                 tags[repo.id] = list(self._api.tag_names(repo))
-        # Only now the refs, all three at once: every tag seen above was pushed after its ref
-        # existed, so a ref created meanwhile cannot lose its tag.
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="refs") as pool:
-            listing = pool.submit(lambda: list(self._api.branches()))
-            git_tag_listing = pool.submit(self._list_git_tags)
-            tag_rule_listing = pool.submit(self._api.protected_tag_rules)
-            branch_list = listing.result()
-            git_tag_answer = git_tag_listing.result()
-            tag_rules = tag_rule_listing.result()
-        branches = [branch.name for branch in branch_list]
-        result.branches = len(branches)
-        git_tags = self._git_tags(result, branches, git_tag_answer)
+        # Only now the refs: every tag seen above was pushed after its ref existed, so a ref
+        # created meanwhile cannot lose its tag.
+        refs = self._read_refs(result, with_rules=True)
+        result.branches = len(refs.branches)
         # The branch list marks the default branch; a job token cannot read the project.
-        default_branch = options.default_branch or next(
-            (b.name for b in branch_list if b.default), None
-        )
+        default_branch = options.default_branch or refs.default_branch
         result.default_branch = default_branch
-        rules = self._rules(default_branch, result, tag_rules)
+        rules = self._rules(default_branch, result, refs.tag_rules, needs_digests)
 
         candidates = {
-            repo.id: orphans(tags[repo.id], branches, rules, git_tags) for repo in repositories
+            repo.id: orphans(tags[repo.id], refs.branches, rules, refs.git_tags)
+            for repo in repositories
         }
-        orphan_count = sum(len(names) for names in candidates.values())
-        result.guard = broken_branch_list(orphan_count, branches, default_branch)
+        # What the listing did not say of the candidates (all of it, from the REST list;
+        # GraphQL's null digests), read now: after the ref lists.
+        digests_read_late = False
+        for repo in repositories:
+            wanted = self._details_wanted(tags[repo.id], candidates[repo.id], known[repo.id], rules)
+            found = (
+                (
+                    self._api.rest_tag_details(repo, wanted, options.concurrency)
+                    if repo.id in self._pages
+                    else self._api.tag_details(repo, wanted, options.concurrency)
+                )
+                if wanted
+                else {}
+            )
+            known[repo.id] |= found
+            digests_read_late |= any(detail.digest for detail in found.values())
+            # What GitLab could not say (an image index without the metadata database: no
+            # creation time, often no digest, and "404 Tag Not Found" from the REST detail)
+            # the registry can.
+            unread = [name for name in wanted if name not in found]
+            undated = self._undated(candidates[repo.id], known[repo.id], rules)
+            asked = list(dict.fromkeys([*unread, *undated]))
+            if asked:
+                read = self._from_registry(repo, asked, known[repo.id])
+                digests_read_late |= read.digests
+                # A listed tag neither GitLab nor the registry finds went since the listing.
+                tags[repo.id] = [name for name in tags[repo.id] if name not in read.gone]
+                for name in read.unreadable:
+                    known[repo.id].setdefault(name, TagDetail(name, "", None))
+        if digests_read_late and needs_digests:
+            # A digest read after the ref lists proves nothing about them: a branch created
+            # again just before it was read has its new image there. So the refs are listed
+            # again, and a tag is an orphan only if neither listing has its ref.
+            refs = refs.union(self._read_refs(result, with_rules=False))
+            result.branches = len(refs.branches)
+
+        orphan_count = sum(
+            len(orphans(tags[repo.id], refs.branches, rules, refs.git_tags))
+            for repo in repositories
+        )
+        result.guard = broken_branch_list(orphan_count, refs.branches, default_branch)
         if result.guard is not None and options.delete and not options.trust_branch_list:
             result.refused = True
         if result.refusal is not None and options.delete:
@@ -209,11 +304,9 @@ class Sweep:
 
         work: list[_Work] = []
         for repo in repositories:
-            infos = self._tag_infos(
-                repo, tags[repo.id], set(candidates[repo.id]), rules, known[repo.id]
-            )
+            infos = [_info(name, known[repo.id].get(name)) for name in tags[repo.id]]
             unknown_subjects = []
-            for decision in plan(infos, branches, rules, self._now(), git_tags):
+            for decision in plan(infos, refs.branches, rules, self._now(), refs.git_tags):
                 if decision.action is Action.delete:
                     work.append(_Work(repo, decision))
                 else:
@@ -227,6 +320,22 @@ class Sweep:
                     f"{repo.location}: {len(unknown_subjects)} signature/attestation tags belong "
                     f"to digests no tag points at; kept: {shown}{more}"
                 )
+        result.notes += self._registry_notes
+        kept_undated = sum(1 for entry in result.entries if entry.reason == AGE_UNKNOWN)
+        if kept_undated:
+            result.notes.append(_undated_note(kept_undated, self._images is not None))
+        undigested = sum(1 for entry in result.entries if entry.reason == DIGEST_UNKNOWN)
+        if undigested:
+            later = (
+                "the next run looks at them again"
+                if self._images is not None
+                else "registry credentials (CI_REGISTRY, CI_REGISTRY_USER, CI_REGISTRY_PASSWORD) "
+                "would let the sweep read them from the registry"
+            )
+            result.notes.append(
+                f"{undigested} tags without a branch were kept because their digest was not "
+                f"known before the branch list was read; {later}"
+            )
 
         if not options.delete or result.refused:
             status = Status.would_delete.value if not result.refused else Status.skipped.value
@@ -298,6 +407,7 @@ class Sweep:
         default_branch: str | None,
         result: SweepResult,
         tag_rules: list[GitLabTagRule] | None,
+        digests_required: bool,
     ) -> SweepRules:
         options = self._options
         gitlab_patterns: list[str] = []
@@ -327,49 +437,104 @@ class Sweep:
             keep_n=options.keep_n,
             older_than=options.older_than,
             min_age=options.min_age,
+            digests_required=digests_required,
         )
 
-    def _tag_infos(
+    def _details_wanted(
         self,
-        repo: Repository,
         names: list[str],
-        candidates: set[str],
+        candidates: list[str],
+        known: dict[str, TagDetail],
         rules: SweepRules,
-        known: dict[str, TagDetail] | None,
-    ) -> list[TagInfo]:
-        """Tags as plan() wants them. GraphQL pages (``known``) bring every tag's digest and
-        creation time at no extra cost. Without them, details are fetched for orphans only,
-        when an age rule needs them or the plan records digests (sweep --plan-out), and for
-        every tag when the repository has signature or attestation tags, whose subjects are
-        found by digest."""
-        if known is not None:
-            return [
-                TagInfo(name, created_at=known[name].created_at, digest=known[name].digest or None)
-                for name in names
-                if name in known
-            ]
-        attached = any(attached_subject(name) is not None for name in names)
-        if attached:
-            wanted = names
-        elif rules.needs_age or self._options.record_digests:
-            wanted = sorted(candidates)
-        else:
-            wanted = []
-        if not wanted:
-            return [TagInfo(name) for name in names]
+    ) -> list[str]:
+        """The tags whose digest or creation time must still be read from GitLab.
 
-        details = self._api.tag_details(repo, wanted, self._options.concurrency)
-        infos = []
-        for name in names:
-            if name in details:
-                found = details[name]
-                infos.append(
-                    TagInfo(name, created_at=found.created_at, digest=found.digest or None)
-                )
-            elif name not in wanted:
-                infos.append(TagInfo(name))
-            # else: the tag vanished since the listing and needs no decision.
-        return infos
+        GraphQL pages bring every tag's at no extra cost (``known``); the REST list brings
+        names only. Read are the candidates' where an age rule needs them or digests are
+        required, those GraphQL listed without a digest, and, when the repository has
+        signature or attestation tags (whose subjects are found by digest), every tag's."""
+        attached = any(attached_subject(name) is not None for name in names)
+
+        def lacking(name: str) -> bool:
+            detail = known.get(name)
+            if detail is None:
+                return rules.digests_required or rules.needs_age or attached
+            return rules.digests_required and not detail.digest
+
+        return [name for name in (names if attached else candidates) if lacking(name)]
+
+    def _undated(
+        self, candidates: list[str], known: dict[str, TagDetail], rules: SweepRules
+    ) -> list[str]:
+        """Candidates GitLab listed without a creation time an age rule needs, or without the
+        digest a delete needs."""
+        found = []
+        for name in candidates:
+            detail = known.get(name)
+            if detail is None:
+                continue
+            if (rules.needs_age and detail.created_at is None) or (
+                rules.digests_required and not detail.digest
+            ):
+                found.append(name)
+        return found
+
+    def _from_registry(
+        self, repo: Repository, names: list[str], known: dict[str, TagDetail]
+    ) -> _RegistryRead:
+        """Fill ``known`` from the registry for the named tags, concurrently; each tag's
+        manifest once, then each platform image's config once. A digest GitLab gave (read
+        before the ref lists) is kept; the registry's fills only what GitLab did not say."""
+        images = self._images
+        if images is None:
+            return _RegistryRead(gone=set(), unreadable=set(names), digests=False)
+
+        def read(name: str) -> tuple[str, RegistryImage | CleanupError | None]:
+            try:
+                return name, images(with_tag(repo.location, name, what="tag"))
+            except CleanupError as error:  # refused or unreachable: unreadable, not fatal
+                return name, error
+
+        gone: set[str] = set()
+        unreadable: dict[str, CleanupError] = {}
+        digests = False
+        for name, image in run_bounded(names, read, self._options.concurrency):
+            if isinstance(image, CleanupError):
+                unreadable[name] = image
+                continue
+            if image is None:
+                gone.add(name)
+                continue
+            earlier = known.get(name) or TagDetail(name, "", None)
+            digests |= not earlier.digest
+            known[name] = TagDetail(
+                name, earlier.digest or image.digest, earlier.created_at or image.created_at
+            )
+        if unreadable:
+            first = next(iter(unreadable.values()))
+            self._registry_notes.append(
+                f"{repo.location}: {len(unreadable)} tags GitLab could not read could not be "
+                f"read from the registry either ({first}); they were kept"
+            )
+        return _RegistryRead(gone=gone, unreadable=set(unreadable), digests=digests)
+
+    def _read_refs(self, result: SweepResult, *, with_rules: bool) -> _Refs:
+        """Branches and git tags, and GitLab's protected container tag rules with the first
+        listing, all at once."""
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="refs") as pool:
+            branch_listing = pool.submit(lambda: list(self._api.branches()))
+            git_tag_listing = pool.submit(self._list_git_tags)
+            tag_rule_listing = pool.submit(self._api.protected_tag_rules) if with_rules else None
+            branch_list = branch_listing.result()
+            git_tag_answer = git_tag_listing.result()
+            tag_rules = tag_rule_listing.result() if tag_rule_listing is not None else None
+        branches = tuple(branch.name for branch in branch_list)
+        return _Refs(
+            branches=branches,
+            git_tags=tuple(self._git_tags(result, list(branches), git_tag_answer)),
+            default_branch=next((b.name for b in branch_list if b.default), None),
+            tag_rules=tag_rules,
+        )
 
     def delete_decisions(
         self, work: Sequence[tuple[Repository, Decision]], protection: ProtectionRules
@@ -504,6 +669,9 @@ class Sweep:
 
     def _delete_one(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
         repo, decision = item.repository, item.decision
+        if decision.digest is None:
+            # The invariant, held here whatever planned the delete: no digest, no delete.
+            return _entry(repo, decision, Status.skipped.value, DIGEST_UNKNOWN)
         store = self._store_for(repo)
         try:
             target = with_tag(repo.location, decision.tag, what="tag")

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from registry_cleanup.deletion import TagStore
 from registry_cleanup.gitlab_api import GitLabApi, Repository
+from registry_cleanup.image_age import ImageReader
 from registry_cleanup.plan import Action, Decision
 from registry_cleanup.plan_file import Plan, PlannedTag
 from registry_cleanup.progress import Progress
@@ -38,6 +39,7 @@ def apply_plan(
     trust_branch_list: bool = False,
     store_for: Callable[[Repository], TagStore] | None = None,
     concurrency: int | None = None,
+    images: ImageReader | None = None,
 ) -> SweepResult:
     options = replace(
         plan.options,
@@ -46,7 +48,7 @@ def apply_plan(
         trust_branch_list=trust_branch_list or plan.options.trust_branch_list,
         concurrency=concurrency or plan.options.concurrency,
     )
-    sweep = Sweep(api, options, progress, now=now, store_for=store_for)
+    sweep = Sweep(api, options, progress, now=now, store_for=store_for, images=images)
     fresh = sweep.run()  # a dry run: it deletes nothing
     result = SweepResult(
         project=fresh.project,

@@ -46,13 +46,38 @@ def test_reading_from_both_ends_sees_every_tag_once_the_ends_meet(
     client = _client(gitlab_emulator)
     [repository] = client.repositories()
 
-    pages = client.tag_pages(repository)
+    listing = client.tag_pages(repository)
 
-    assert pages is not None
+    assert listing is not None
+    assert listing.note is None
+    pages = listing.pages
     assert {tag.name: tag.digest for page in pages for tag in page.tags} == digests
     rounds = (count - 20) // 40 + 1 if count > 20 else 0
     assert len(pages) == 1 + 2 * rounds <= -(-count // 20) + 2
     assert gitlab_emulator.tag_sorts["NAME_DESC"] == rounds
+
+
+@pytest.mark.parametrize("metadata_database", [True, False], ids=["gitlab.com", "third-party"])
+@pytest.mark.parametrize("count", [41, 99])
+def test_a_gitlab_that_ignores_name_desc_is_read_in_one_chain_and_says_so(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, metadata_database: bool, count: int
+) -> None:
+    """That the two ends met is concluded from the names' order, so the order is checked: pages
+    "from the end" that come in NAME_ASC would otherwise look as if the ends had met after the
+    second round and leave the middle unread."""
+    gitlab_emulator.metadata_database = metadata_database
+    gitlab_emulator.tag_sort_ignored = True
+    digests = _setup(gitlab_emulator, pusher, count)
+    client = _client(gitlab_emulator)
+    [repository] = client.repositories()
+
+    listing = client.tag_pages(repository)
+
+    assert listing is not None
+    assert {tag.name: tag.digest for page in listing.pages for tag in page.tags} == digests
+    assert listing.note is not None
+    assert "did not return the tags in the order asked for" in listing.note
+    assert gitlab_emulator.tag_sorts["NAME_DESC"] == 1  # one round, then one chain
 
 
 @pytest.mark.parametrize("metadata_database", [True, False], ids=["gitlab.com", "third-party"])

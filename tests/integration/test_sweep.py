@@ -185,6 +185,37 @@ def test_requests_per_sweep(gitlab_emulator: GitLabEmulator, pusher: ImagePusher
     assert counts["total"] == 8
 
 
+def test_requests_per_sweep_with_a_job_token(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    """The REST tag list has names only: each orphan's digest is read after the ref lists,
+    which are then read again (a digest read after them says nothing about them); the delete
+    checks the digest once more. Three requests per orphan and the ref lists twice."""
+    project = gitlab_emulator.add_project(REPO, branches=["main", "live"])
+    gitlab_emulator.add_repository(project)
+    pusher.push(REPO, "main")
+    pusher.tag(REPO, "main", "live")
+    for n in range(3):
+        pusher.tag(REPO, "main", f"gone-{n}")
+    env = {
+        "CI_API_V4_URL": gitlab_emulator.url,
+        "CI_PROJECT_ID": str(project.id),
+        "CI_JOB_TOKEN": gitlab_emulator.job_token(project, Role.developer),
+    }
+
+    result = run_cli("sweep", "--delete", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert pusher.registry.tags(REPO) == ["live", "main"]
+    counts = gitlab_emulator.requests
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags"] == 1
+    assert counts["GET /projects/:id/registry/repositories/:rid/tags/:tag"] == 2 * 3
+    assert counts["DELETE /projects/:id/registry/repositories/:rid/tags/:tag"] == 3
+    assert counts["GET /projects/:id/repository/branches"] == 2
+    assert counts["GET /projects/:id/repository/tags"] == 2
+    assert counts["POST /api/graphql"] == 0
+
+
 def test_transient_failures_are_retried_and_a_lasting_one_fails_only_its_tag(
     gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
 ):

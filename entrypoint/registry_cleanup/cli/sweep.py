@@ -230,9 +230,10 @@ def sweep(
     from registry_cleanup.sweep_report import write_failure_report
 
     settings = ApiSettings(api_url, project)
-    registry = None
-    if via is Via.registry:
-        registry = api_commands.RegistryLogin.from_env(tls)
+    # The registry login serves deletes with --via registry, and in any case reads what
+    # GitLab cannot say of a tag (an image index's age and digest) where credentials are set.
+    reads = api_commands.RegistryLogin.from_env(tls)
+    registry = reads if via is Via.registry else None
     if plan_out is not None and not dry_run:
         raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
     scoped_group = _scope_group(context, group)
@@ -252,6 +253,7 @@ def sweep(
                 json_output=json_output,
                 report=report,
                 registry=registry,
+                reads=reads,
                 html=html,
             )
         )
@@ -285,6 +287,7 @@ def sweep(
                 json_output=json_output,
                 report=report,
                 registry=registry,
+                reads=reads,
             )
         )
     try:
@@ -294,6 +297,7 @@ def sweep(
             json_output=json_output,
             report=report,
             registry=registry,
+            reads=reads,
             plan_out=plan_out,
             html=html,
         )
