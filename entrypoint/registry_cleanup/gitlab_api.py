@@ -8,6 +8,7 @@ it never appears in a message, an exception or a report.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ PROJECT_ENV = "CI_PROJECT_ID"
 PER_PAGE = 100  # the largest page GitLab serves (api/rest/#pagination)
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 5
+# python-gitlab's backoff for transient errors: 0.1 s, doubled each time.
+TAG_RETRY_BACKOFF = 0.1
 # ContainerRepositoryDetails.tags declares max_page_size: 20 and is externally paginated
 # (app/graphql/types/container_registry/container_repository_details_type.rb): the registry
 # is asked for `first` tags, the connection returns at most 20 of them and the cursor is the
@@ -355,15 +358,25 @@ class GitLabApi:
         (lib/container_registry/tag.rb ``layers.map``): 500. That 500 is an answer, not an
         outage: a detail with neither digest nor creation time, for the caller to take from
         the registry."""
-        try:
-            with self._errors(f"read tag {repository.location}:{name}", Role.reporter):
-                tag = self._tags(repository).get(name)
-        except NotFoundError:
-            return None
-        except GitLabApiError as error:
-            if error.status == 500:
-                return TagDetail(name=name, digest="", created_at=None)
-            raise
+        operation = f"read tag {repository.location}:{name}"
+        attempt = 0
+        while True:
+            try:
+                with self._errors(operation, Role.reporter):
+                    # Not python-gitlab's retries, which would ask five times more (about 3 s)
+                    # for the 500 GitLab's code gives every time.
+                    tag = self._tags(repository).get(name, retry_transient_errors=False)
+                break
+            except NotFoundError:
+                return None
+            except GitLabApiError as error:
+                if error.status == 500:
+                    return TagDetail(name=name, digest="", created_at=None)
+                # A gateway's answer, or no answer: transient, retried as python-gitlab would.
+                if error.status not in (None, 502, 503, 504) or attempt >= self._gl.max_retries:
+                    raise
+                time.sleep(TAG_RETRY_BACKOFF * 2**attempt)
+                attempt += 1
         created = tag.attributes.get("created_at")
         return TagDetail(
             name=name,

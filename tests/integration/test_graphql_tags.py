@@ -179,3 +179,30 @@ def test_the_emulator_refuses_fields_outside_gitlabs_schema(
 
     status, body = _post(gitlab_emulator, "wrong", {"query": "{ __typename }"})
     assert status == 401
+
+
+def test_a_tag_detail_is_retried_after_a_gateway_error_but_a_500_is_an_answer(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher
+):
+    """A 502 or 503 comes from what stands in front of GitLab and passes; GitLab's own 500 for
+    a tag detail is what it answers for an image index it cannot read (tag.rb), every time:
+    asked once, and told as a detail with neither digest nor creation time."""
+    digests = _setup(gitlab_emulator, pusher, 2)
+    project = gitlab_emulator.projects[1]
+    token = gitlab_emulator.job_token(project, Role.reporter)
+    client = GitLabApi(gitlab_emulator.url, "group/app", Credentials(TokenKind.job, token))
+    [repository] = client.repositories()
+    gitlab_emulator.faults[TAG_DETAIL] = [502, 503]
+
+    found = client.tag(repository, "tag-0000")
+
+    assert found is not None
+    assert found.digest == digests["tag-0000"]
+    assert gitlab_emulator.count(TAG_DETAIL) == 3
+    gitlab_emulator.faults[TAG_DETAIL] = [500]
+
+    unreadable = client.tag(repository, "tag-0001")
+
+    assert unreadable is not None
+    assert (unreadable.digest, unreadable.created_at) == ("", None)
+    assert gitlab_emulator.count(TAG_DETAIL) == 4
