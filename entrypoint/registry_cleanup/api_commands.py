@@ -306,7 +306,12 @@ def find_repository(api: GitLabApi, name: str | None) -> Repository:
 
 
 def run_delete_via_api(
-    settings: ApiSettings, request: DeleteRequest, json_output: bool, *, report: Path | None = None
+    settings: ApiSettings,
+    request: DeleteRequest,
+    json_output: bool,
+    *,
+    report: Path | None = None,
+    reads: RegistryLogin | None = None,
 ) -> int:
     """``delete --via api``: deletion.delete_tag's steps over GitLab's single-tag endpoint."""
     from registry_cleanup.api_store import ApiTagStore
@@ -316,8 +321,8 @@ def run_delete_via_api(
     api = settings.connect()
     location = request.target.repository_ref
     repository = find_repository(api, location)
-    store = ApiTagStore(api, repository)
-    outcome = delete_tag(request, store)
+    with registry_access(None, reads) as access:
+        outcome = delete_tag(request, ApiTagStore(api, repository, images=access.images))
     if report is not None:
         document = delete_document(outcome, request.target, dry_run=request.dry_run)
         write_document(report, document)

@@ -196,3 +196,24 @@ def test_without_registry_credentials_undated_images_are_kept_and_counted(
     notes = [line for line in result.stderr.splitlines() if "CI_REGISTRY_PASSWORD" in line]
     assert len(notes) == 1, result.stderr
     assert notes[0].split("note: ", 1)[-1].startswith("3 tags without a branch were kept")
+
+
+@pytest.mark.parametrize("reading", ["index-served-500", "index-refused-404"])
+def test_a_stop_job_deletes_an_index_through_the_api(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli, reading: str
+) -> None:
+    """`delete --via api` checks the tag's digest before deleting it; where GitLab cannot read
+    an index ("404 Tag Not Found" would have said the tag was absent), the registry tells."""
+    _configure(gitlab_emulator, reading)
+    estate = _seed(gitlab_emulator, pusher, "group/app")
+    env = _env(gitlab_emulator, pusher.registry, estate.project, graphql=False)
+    image = f"{pusher.registry.host}/group/app:gone-old"
+
+    result = run_cli(
+        "delete", image, "--via", "api", "--expect-digest", estate.old_digest, "--json", env=env
+    )
+
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert (outcome["status"], outcome["digest"]) == ("deleted", estate.old_digest)
+    assert "gone-old" not in pusher.registry.tags("group/app")

@@ -147,7 +147,12 @@ def delete(
     if via is Via.api:
         raise typer.Exit(
             api_commands.run_delete_via_api(
-                ApiSettings(api_url, project), request, json_output, report=report
+                ApiSettings(api_url, project),
+                request,
+                json_output,
+                report=report,
+                # For a tag GitLab cannot read (an image index without its metadata database).
+                reads=api_commands.RegistryLogin.from_env(tls),
             )
         )
     log = stderr_line if verbose else None
