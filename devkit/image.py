@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import ipaddress
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from registry_cleanup.regctl import is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -404,16 +405,6 @@ def build(args: BuildArgs | None = None, log: Path | None = None) -> BuiltImage:
 # -- pushing ------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def registry_host(reference: str) -> str:
     """REF's registry host; a REF without one (Docker Hub shorthand) is refused."""
     first, slash, _ = reference.partition("/")
@@ -430,7 +421,7 @@ def push(image: BuiltImage, reference: str, regctl: str, tls: str | None = None)
     regctl's own and Docker's config, never from argv.
     """
     host = registry_host(reference)
-    mode = tls or ("disabled" if _is_loopback(host) else "enabled")
+    mode = tls or ("disabled" if is_loopback(host) else "enabled")
     with tempfile.TemporaryDirectory(prefix="registry-cleanup-push-") as scratch:
         env = {**os.environ}
         config = Path(scratch) / "regctl.json"

@@ -80,19 +80,23 @@ def image_blobs(
             sort_keys=True,
         ).encode(),
     )
-    manifest = Blob(
+    return _oci_manifest(config, [layer.descriptor()]), [config, layer]
+
+
+def _oci_manifest(config: Blob, layers: list[dict[str, object]]) -> Blob:
+    """An OCI image manifest of ``config`` and the layers' descriptors."""
+    return Blob(
         OCI_MANIFEST,
         json.dumps(
             {
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
                 "config": config.descriptor(),
-                "layers": [layer.descriptor()],
+                "layers": layers,
             },
             sort_keys=True,
         ).encode(),
     )
-    return manifest, [config, layer]
 
 
 def multi_platform_blobs(
@@ -155,24 +159,8 @@ def buildx_blobs(seed: str, platforms: dict[str, str]) -> tuple[Blob, list[Blob]
                 sort_keys=True,
             ).encode(),
         )
-        attestation = Blob(
-            OCI_MANIFEST,
-            json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": OCI_MANIFEST,
-                    "config": config.descriptor(),
-                    "layers": [
-                        statement.descriptor(
-                            annotations={
-                                "in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"
-                            }
-                        )
-                    ],
-                },
-                sort_keys=True,
-            ).encode(),
-        )
+        predicate = {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}
+        attestation = _oci_manifest(config, [statement.descriptor(annotations=predicate)])
         children.append(
             attestation.descriptor(
                 platform={"architecture": "unknown", "os": "unknown"},

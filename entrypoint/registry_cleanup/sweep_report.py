@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,15 +28,6 @@ def as_document(result: SweepResult) -> dict[str, Any]:
         "summary": result.summary(),
         "tags": [asdict(entry) for entry in result.entries],
     }
-
-
-def as_json(result: SweepResult) -> str:
-    return json.dumps(as_document(result), indent=2)
-
-
-def write_report(path: Path, result: SweepResult) -> None:
-    """Write the JSON report atomically, so an artifact is never half written."""
-    write_document(path, as_document(result))
 
 
 def summary_line(result: SweepResult) -> str:

@@ -69,7 +69,7 @@ def test_a_changed_context_file_is_another_build(monkeypatch, tmp_path: Path):
 )
 def test_push_plain_http_only_to_loopback(reference, host, loopback):
     assert image.registry_host(reference) == host
-    assert image._is_loopback(host) is loopback
+    assert image.is_loopback(host) is loopback
 
 
 @pytest.mark.parametrize("reference", ["image:dev", "group/image:dev", ""])

@@ -16,31 +16,39 @@ from registry_cleanup.progress import LogProgress
 
 
 def test_pool_bounds_work_in_flight_and_submits_lazily():
+    """Each call holds on until the one before it finished and a moment passed, so calls pile
+    up to whatever bound the pool really keeps. An item may be drawn from the source only when
+    fewer than 3 calls are unfinished: lazily, never more than the bound queued."""
     lock = threading.Lock()
     in_flight = 0
     most = 0
-    consumed = 0
+    finished = 0
+    early: list[int] = []  # items drawn while 3 calls were still unfinished
 
     def items():
-        nonlocal consumed
         for n in range(20):
-            consumed += 1
+            with lock:
+                if n - finished >= 3:
+                    early.append(n)
             yield n
 
     def worker(n: int) -> int:
-        nonlocal in_flight, most
+        nonlocal in_flight, most, finished
         with lock:
             in_flight += 1
             most = max(most, in_flight)
+        # Long enough for an eager pool to draw and start everything it would.
+        threading.Event().wait(0.05)
         with lock:
             in_flight -= 1
+            finished += 1
         return n * 2
 
-    results = run_bounded(items(), worker, 3)
-    first = next(results)
-    assert consumed <= 3
-    assert sorted([first, *results]) == [n * 2 for n in range(20)]
-    assert most <= 3
+    results = sorted(run_bounded(items(), worker, 3))
+
+    assert results == [n * 2 for n in range(20)]
+    assert early == []
+    assert most == 3
 
 
 def test_one_failure_does_not_stop_the_rest():
