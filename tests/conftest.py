@@ -58,6 +58,7 @@ DEFAULT_FLAVOUR: FlavourName = "v3"
 # Test ids of the two flavours: test_x[dist2.8], test_x[dist3].
 FLAVOUR_IDS: dict[FlavourName, str] = {"2.8": "dist2.8", "v3": "dist3"}
 BOTH_REGISTRIES = "both_registries"
+IMAGE = "image"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,6 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{BOTH_REGISTRIES}: run on distribution 2.8 (regctl's placeholder path) and v3 "
         "(DELETE by tag, as GitLab's registry)",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{IMAGE}: builds the container image with buildah (minutes when its inputs changed); "
+        "`./dev test --quick` leaves these out, CI never does",
     )
 
 

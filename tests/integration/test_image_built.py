@@ -24,6 +24,9 @@ from devkit import image
 from devkit.local_registry import LocalRegistry
 from tests.conftest import require_tool
 
+# Every test here needs the built image (the session's built_image fixture).
+pytestmark = pytest.mark.image
+
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / ".gitlab/ci/image-smoke.sh"
 SIZE = ROOT / ".gitlab/ci/image-size.sh"
