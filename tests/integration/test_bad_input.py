@@ -16,8 +16,9 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import FlavourName, LocalRegistry
-from tests.conftest import RunCli
+from tests.conftest import CliResult, RunCli
 from tests.support.fault_proxy import FaultProxy
+from tests.support.in_process import run_in_process
 from tests.support.scenario import REPO, TARGET, job_env, seed, state
 from tests.support.tls import make_tls_files
 
@@ -218,15 +219,10 @@ def proxy(registry: LocalRegistry) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.mark.parametrize("case", CATALOGUE, ids=lambda case: case.id)
-def test_bad_input_is_refused_with_one_line_and_changes_nothing(
-    run_cli: RunCli,
-    registry: LocalRegistry,
-    seeded: dict[str, str],
-    proxy: FaultProxy,
-    tmp_path: Path,
-    case: Bad,
-) -> None:
+def _invocation(
+    case: Bad, registry: LocalRegistry, proxy: FaultProxy, tmp_path: Path
+) -> tuple[list[str], dict[str, str], str | None]:
+    """The case's arguments, environment (a branch job's, changed as the case says) and stdin."""
     not_pem = tmp_path / "not-a-certificate.pem"
     not_pem.write_text("hello, I am not a certificate\n")
     values = {"host": proxy.host, "password": registry.password, "not_pem": str(not_pem)}
@@ -238,18 +234,62 @@ def test_bad_input_is_refused_with_one_line_and_changes_nothing(
             env[name] = _fill(value, values)
     args = [_fill(arg, values) for arg in case.args]
     stdin = _fill(case.stdin, values) if case.stdin is not None else None
-    before = state(registry)
+    return args, env, stdin
 
-    result = run_cli("delete", *args, env=env, stdin=stdin)
 
+def _refused_in_one_line(result: CliResult, case: Bad, registry: LocalRegistry) -> None:
     assert result.returncode == case.code, result.output
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert case.says in result.stderr
     assert registry.password not in result.output
+
+
+@pytest.fixture
+def no_registry(tmp_path: Path) -> Iterator[tuple[LocalRegistry, FaultProxy]]:
+    """A registry's address and credentials, never started, behind a proxy that counts every
+    request: a case refused before any request needs no registry to prove it."""
+    registry = LocalRegistry(tmp_path / "never-started")
+    with FaultProxy(registry.host, lifetime=300) as running:
+        yield registry, running
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CATALOGUE if c.code == INPUT], ids=lambda case: case.id
+)
+def test_bad_input_is_refused_with_one_line_before_any_request(
+    no_registry: tuple[LocalRegistry, FaultProxy], tmp_path: Path, case: Bad
+) -> None:
+    """Exit 2: the input is wrong and nothing was tried. In this process (tests/support/
+    in_process.py): no registry and no process start needed."""
+    registry, proxy = no_registry
+    args, env, stdin = _invocation(case, registry, proxy, tmp_path)
+
+    result = run_in_process("delete", *args, env=env, stdin=stdin)
+
+    _refused_in_one_line(result, case, registry)
+    assert proxy.seen() == [], "an input error must be found before any request"
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CATALOGUE if c.code == RUNTIME], ids=lambda case: case.id
+)
+def test_bad_input_found_while_acting_fails_in_one_line_and_changes_nothing(
+    run_cli: RunCli,
+    registry: LocalRegistry,
+    seeded: dict[str, str],
+    proxy: FaultProxy,
+    tmp_path: Path,
+    case: Bad,
+) -> None:
+    """Exit 1: found wrong by the registry, as a user's process would see it."""
+    args, env, stdin = _invocation(case, registry, proxy, tmp_path)
+    before = state(registry)
+
+    result = run_cli("delete", *args, env=env, stdin=stdin)
+
+    _refused_in_one_line(result, case, registry)
     assert proxy.changes() == []
-    if case.code == INPUT:
-        assert proxy.seen() == [], "an input error must be found before any request"
     assert state(registry) == before
 
 

@@ -8,16 +8,18 @@ exactly one line on stderr, and no token in it.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry
-from tests.conftest import RunCli
+from devkit.local_registry import LocalRegistry, free_port
+from tests.conftest import CliResult, RunCli
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.support.fault_proxy import FaultProxy
+from tests.support.in_process import run_in_process
 from tests.support.scenario import REPO, state
 
 INPUT = 2
@@ -157,25 +159,15 @@ def proxy(gitlab_emulator: GitLabEmulator) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.mark.parametrize("case", CATALOGUE, ids=lambda case: case.id)
-def test_bad_api_input_is_refused_with_one_line_and_changes_nothing(
-    run_cli: RunCli,
-    gitlab_emulator: GitLabEmulator,
-    registry: LocalRegistry,
-    project: Project,
-    proxy: FaultProxy,
-    case: Bad,
-) -> None:
-    tokens = {
-        "{dev}": gitlab_emulator.personal_token(project, Role.developer),
-        "{job}": gitlab_emulator.job_token(project, Role.developer),
-    }
-    maintainer = gitlab_emulator.personal_token(project, Role.maintainer)
+def _environment(
+    case: Bad, api_host: str, project_id: int, registry_host: str, tokens: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The case's arguments and environment: a Maintainer's access token by default."""
     env: dict[str, str] = {
-        "CI_API_V4_URL": f"http://{proxy.host}/api/v4",
-        "CI_PROJECT_ID": str(project.id),
-        "GITLAB_TOKEN": maintainer,
-        "CI_REGISTRY_IMAGE": f"{registry.host}/{REPO}",
+        "CI_API_V4_URL": f"http://{api_host}/api/v4",
+        "CI_PROJECT_ID": str(project_id),
+        "GITLAB_TOKEN": tokens["maintainer"],
+        "CI_REGISTRY_IMAGE": f"{registry_host}/{REPO}",
         "CI_DEFAULT_BRANCH": "main",
     }
     for name, value in case.env.items():
@@ -186,20 +178,64 @@ def test_bad_api_input_is_refused_with_one_line_and_changes_nothing(
     args = list(case.args)
     if args[0] in ("bulk-delete", "delete-repository"):
         args += ["--repository", REPO]
+    return args, env
+
+
+def _refused_in_one_line(result: CliResult, case: Bad, tokens: dict[str, str]) -> None:
+    assert result.returncode == case.code, result.output
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert case.says in result.stderr
+    for secret in tokens.values():
+        assert secret not in result.output
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CATALOGUE if c.code == INPUT and not c.reads],
+    ids=lambda case: case.id,
+)
+def test_bad_api_input_is_refused_with_one_line_before_any_request(case: Bad) -> None:
+    """Exit 2 before reading anything: in this process (tests/support/in_process.py), with a
+    proxy that counts every request and nothing behind it."""
+    tokens = {
+        "maintainer": f"glpat-{secrets.token_urlsafe(15)}",
+        "{dev}": f"glpat-{secrets.token_urlsafe(15)}",
+        "{job}": f"glcbt-{secrets.token_urlsafe(15)}",
+    }
+    with FaultProxy(f"127.0.0.1:{free_port()}", lifetime=300) as proxy:
+        args, env = _environment(case, proxy.host, 42, f"127.0.0.1:{free_port()}", tokens)
+
+        result = run_in_process(*args, env=env, stdin="")
+
+        _refused_in_one_line(result, case, tokens)
+        assert proxy.seen() == [], "an input error must be found before any request"
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CATALOGUE if c.code != INPUT or c.reads], ids=lambda case: case.id
+)
+def test_bad_api_input_is_refused_with_one_line_and_changes_nothing(
+    run_cli: RunCli,
+    gitlab_emulator: GitLabEmulator,
+    registry: LocalRegistry,
+    project: Project,
+    proxy: FaultProxy,
+    case: Bad,
+) -> None:
+    """Input judged after reading from GitLab, and GitLab's refusals: a user's process."""
+    tokens = {
+        "maintainer": gitlab_emulator.personal_token(project, Role.maintainer),
+        "{dev}": gitlab_emulator.personal_token(project, Role.developer),
+        "{job}": gitlab_emulator.job_token(project, Role.developer),
+    }
+    args, env = _environment(case, proxy.host, project.id, registry.host, tokens)
     before = state(registry)
     policy_before = gitlab_emulator.projects[project.id].__dict__.copy()
 
     result = run_cli(*args, env=env, stdin="")
 
-    assert result.returncode == case.code, result.output
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert case.says in result.stderr
-    for secret in (maintainer, *tokens.values()):
-        assert secret not in result.output
-    if case.code == INPUT and case.reads:
-        assert proxy.changes() == []
-    elif case.code == INPUT:
-        assert proxy.seen() == [], "an input error must be found before any request"
+    _refused_in_one_line(result, case, tokens)
+    assert proxy.changes() == [] or case.code != INPUT
     succeeded = [s for s in proxy.changes() if s.status is not None and s.status < 400]
     assert succeeded == []
     assert state(registry) == before
