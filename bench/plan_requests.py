@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from bench.common import FLAVOURS, base_env, header, ratio_line, run, stack, timed, tool
 from devkit.local_registry import FlavourName
 from devkit.seeding import seed_tags
-from registry_cleanup.gitlab_api import GRAPHQL_PAGE
+from registry_cleanup.gitlab import GRAPHQL_PAGE
 from tests.fakes.gitlab_emulator import Role
 
 CONSTANT = 5  # repositories, git tags, protected tag rules, and slack for an extra page

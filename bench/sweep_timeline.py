@@ -214,7 +214,7 @@ def startup_costs(env: dict[str, str]) -> list[str]:
         [timed(lambda: run([tool("registry-cleanup"), "--help"], env)) for _ in range(3)]
     )
     bare = median([timed(lambda: run([python, "-c", "pass"], env)) for _ in range(3)])
-    imports = "import registry_cleanup.cli.app, registry_cleanup.sweep, registry_cleanup.gitlab_api"
+    imports = "import registry_cleanup.cli.app, registry_cleanup.sweep, registry_cleanup.gitlab"
     with_sweep = median([timed(lambda: run([python, "-c", imports], env)) for _ in range(3)])
     importtime = subprocess.run(
         [python, "-X", "importtime", "-c", imports],
@@ -234,7 +234,7 @@ def startup_costs(env: dict[str, str]) -> list[str]:
     return [
         f"python start alone: {bare * 1000:.0f} ms; "
         f"`registry-cleanup --help`: {help_seconds * 1000:.0f} ms",
-        f"python + sweep imports (cli, sweep, gitlab_api): {with_sweep * 1000:.0f} ms, "
+        f"python + sweep imports (cli, sweep, gitlab): {with_sweep * 1000:.0f} ms, "
         f"of which (cumulative) {biggest}",
     ]
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from registry_cleanup.deletion import DeleteRequest, TagStore
-    from registry_cleanup.gitlab_api import GitLabApi, Repository
+    from registry_cleanup.gitlab import GitLabApi, Repository
     from registry_cleanup.image_age import ImageReader, RegistryImage
     from registry_cleanup.refs import ImageRef
     from registry_cleanup.regctl import RegctlSession, TlsMode
@@ -37,7 +37,7 @@ class ApiSettings:
     project: str | None
 
     def connect(self) -> GitLabApi:
-        from registry_cleanup.gitlab_api import API_URL_ENV, PROJECT_ENV, Credentials, GitLabApi
+        from registry_cleanup.gitlab import API_URL_ENV, PROJECT_ENV, Credentials, GitLabApi
 
         if not self.url:
             raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")
@@ -263,7 +263,7 @@ def _show_sweep(
     if outputs.html is not None:
         from registry_cleanup.report_html import write_html
 
-        sizes = {repo.location: api.repository_size(repo) for repo in result.repositories}
+        sizes = {repo.location: api.registry.size(repo) for repo in result.repositories}
         write_html(outputs.html, shown, sizes)
     if outputs.json_output:
         typer.echo(json.dumps(shown, indent=2))
@@ -345,12 +345,12 @@ def run_bulk_delete(
     keep_n: int | None,
     older_than: str | None,
 ) -> int:
-    from registry_cleanup.gitlab_api import GitLabApiError
+    from registry_cleanup.gitlab import GitLabApiError
 
     api = settings.connect()
     repository = find_repository(api, repository_name)
     try:
-        sent = api.bulk_delete(
+        sent = api.registry.bulk_delete(
             repository,
             name_regex_delete=name_regex_delete,
             name_regex_keep=name_regex_keep,
@@ -392,13 +392,13 @@ def run_delete_repository(settings: ApiSettings, repository_name: str | None, ye
         if not typer.confirm(question, default=False):
             _stderr("not confirmed; nothing was deleted")
             return EXIT_FAILURE
-    api.delete_repository(repository)
+    api.registry.delete(repository)
     typer.echo(f"scheduled: GitLab is deleting {repository.location} (HTTP 202)")
     return EXIT_OK
 
 
 def run_policy_show(settings: ApiSettings, json_output: bool) -> int:
-    _print_policy(settings.connect().policy(), json_output)
+    _print_policy(settings.connect().settings.policy(), json_output)
     return EXIT_OK
 
 
@@ -408,7 +408,7 @@ def run_policy_set(settings: ApiSettings, attributes: dict[str, Any], json_outpu
     changes = validate(attributes)
     if not changes:
         raise InputError("nothing to change; pass at least one of the policy options")
-    _print_policy(settings.connect().set_policy(changes), json_output)
+    _print_policy(settings.connect().settings.set_policy(changes), json_output)
     regexes: dict[str, Any] = {
         key: changes[key] for key in ("name_regex", "name_regex_keep") if key in changes
     }
@@ -439,7 +439,7 @@ class GroupSettings:
     group: str
 
     def connect(self) -> Any:  # noqa: ANN401 (GitLabGroupApi; imported lazily)
-        from registry_cleanup.gitlab_api import API_URL_ENV, Credentials, GitLabGroupApi, TokenKind
+        from registry_cleanup.gitlab import API_URL_ENV, Credentials, GitLabGroupApi, TokenKind
 
         if not self.url:
             raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")

@@ -10,7 +10,7 @@ the error contract ``delete_tag`` expects from every store.
 from __future__ import annotations
 
 from registry_cleanup.errors import CleanupError
-from registry_cleanup.gitlab_api import GitLabApi, GitLabApiError, Repository
+from registry_cleanup.gitlab import GitLabApi, GitLabApiError, Repository
 from registry_cleanup.image_age import ImageReader
 from registry_cleanup.refs import ImageRef
 from registry_cleanup.regctl import Failure, RegctlError
@@ -34,7 +34,7 @@ class ApiTagStore:
         self.refused_as_protected = False
 
     def digest(self, ref: ImageRef) -> str | None:
-        detail = self._api.tag(self._repository, ref.tag)
+        detail = self._api.registry.tag(self._repository, ref.tag)
         if detail is not None and detail.digest:
             return detail.digest
         # Without the metadata database GitLab answers "404 Tag Not Found" (or 500) for an
@@ -58,7 +58,7 @@ class ApiTagStore:
 
     def tag_rm(self, ref: ImageRef) -> None:
         try:
-            self._api.delete_tag(self._repository, ref.tag)
+            self._api.registry.delete_tag(self._repository, ref.tag)
         except GitLabApiError as error:
             if error.status == 403 and PROTECTED_TAG_MESSAGE in str(error):
                 self.refused_as_protected = True

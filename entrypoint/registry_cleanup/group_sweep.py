@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.gitlab_api import GitLabApi, GroupRepository
+from registry_cleanup.gitlab import GitLabApi, GroupRepository
 from registry_cleanup.progress import Progress
 from registry_cleanup.report import Status
 from registry_cleanup.safety import TagPattern, compile_pattern
@@ -191,7 +191,7 @@ class GroupSweep:
 
 
 class GroupApi(Protocol):
-    """What the group sweep needs from GitLab (gitlab_api.GitLabGroupApi provides it)."""
+    """What the group sweep needs from GitLab (gitlab.GitLabGroupApi provides it)."""
 
     def full_path(self) -> str: ...
     def group_repositories(self) -> list[GroupRepository]: ...

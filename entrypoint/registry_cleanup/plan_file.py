@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_cleanup.errors import InputError
-from registry_cleanup.gitlab_api import Repository, base_url
+from registry_cleanup.gitlab import Repository, base_url
 from registry_cleanup.sweep import SweepOptions
 
 PLAN_KIND = "plan"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from registry_cleanup.api_store import ApiTagStore
 from registry_cleanup.deletion import DELETED, DeleteRequest, TagStore, delete_tag, repushed
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.gitlab_api import (
+from registry_cleanup.gitlab import (
     GitLabApi,
     GitLabApiError,
     NotFoundError,
@@ -225,7 +225,7 @@ class Sweep:
             # Each repository's pages are cursor-chained; the repositories go side by side.
             listed = run_bounded(
                 repositories,
-                lambda repo: (repo, self._api.tag_pages(repo)),
+                lambda repo: (repo, self._api.pages.listing(repo)),
                 options.concurrency,
             )
             for repo, listing in listed:
@@ -242,7 +242,7 @@ class Sweep:
                 tags[repo.id] = list(known[repo.id])
             else:
                 known[repo.id] = {}
-                tags[repo.id] = list(self._api.tag_names(repo))
+                tags[repo.id] = list(self._api.registry.tag_names(repo))
         # Only now the refs: every tag seen above was pushed after its ref existed, so a ref
         # created meanwhile cannot lose its tag.
         refs = self._read_refs(result, with_rules=True)
@@ -263,7 +263,7 @@ class Sweep:
             wanted = self._details_wanted(tags[repo.id], candidates[repo.id], known[repo.id], rules)
             found = (
                 (
-                    self._api.rest_tag_details(repo, wanted, options.concurrency)
+                    self._api.registry.tags(repo, wanted, options.concurrency)
                     if repo.id in self._pages
                     else self._api.tag_details(repo, wanted, options.concurrency)
                 )
@@ -371,7 +371,7 @@ class Sweep:
     def _list_git_tags(self) -> list[str] | GitLabApiError:
         """The git tag list, or GitLab's refusal (read alongside the branches, judged after)."""
         try:
-            return list(self._api.git_tags())
+            return list(self._api.refs.git_tags())
         except GitLabApiError as error:
             return error
 
@@ -418,7 +418,7 @@ class Sweep:
             )
         elif tag_rules:
             # GitLab applies a rule to callers below its minimum_access_level_for_delete.
-            level = self._api.caller_access_level()
+            level = self._api.settings.caller_access_level()
             if level is None:
                 result.notes.append(
                     "could not tell this token's access level in the project; every "
@@ -522,7 +522,7 @@ class Sweep:
         """Branches and git tags, and GitLab's protected container tag rules with the first
         listing, all at once."""
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="refs") as pool:
-            branch_listing = pool.submit(lambda: list(self._api.branches()))
+            branch_listing = pool.submit(lambda: list(self._api.refs.branches()))
             git_tag_listing = pool.submit(self._list_git_tags)
             tag_rule_listing = pool.submit(self._api.protected_tag_rules) if with_rules else None
             branch_list = branch_listing.result()
@@ -631,7 +631,7 @@ class Sweep:
         if not pending:
             return done
         try:
-            now = {tag.name: tag.digest for tag in self._api.tag_page(repo, page).tags}
+            now = {tag.name: tag.digest for tag in self._api.pages.again(repo, page).tags}
         except GitLabApiError:
             return done + [(item, self._delete_one(item, protection)) for item in pending]
         send: list[_Work] = []
@@ -648,7 +648,7 @@ class Sweep:
         if not send:
             return done
         try:
-            deleted = self._api.destroy_tags(repo, [item.decision.tag for item in send])
+            deleted = self._api.pages.destroy(repo, [item.decision.tag for item in send])
         except GitLabApiError:
             # The answer may have been lost after GitLab deleted some: look at each one.
             return done + [(item, self._after_lost_answer(item, protection)) for item in send]

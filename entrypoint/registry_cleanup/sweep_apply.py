@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from registry_cleanup.deletion import TagStore
-from registry_cleanup.gitlab_api import GitLabApi, Repository
+from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.image_age import ImageReader
 from registry_cleanup.plan import Action, Decision
 from registry_cleanup.plan_file import Plan, PlannedTag

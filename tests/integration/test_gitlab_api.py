@@ -1,14 +1,15 @@
-"""gitlab_api (python-gitlab) against the GitLab API emulator and the real registry."""
+"""registry_cleanup.gitlab (python-gitlab) against the GitLab API emulator and the real registry."""
 
 from __future__ import annotations
 
 import pytest
 
 from devkit.images import ImagePusher
-from registry_cleanup.gitlab_api import (
+from registry_cleanup.gitlab import (
     Credentials,
     GitLabApi,
     GitLabApiError,
+    GitLabGroupApi,
     TokenKind,
 )
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
@@ -23,7 +24,7 @@ def test_branches_follow_pagination_reading_each_page_once(gitlab_emulator: GitL
     project = gitlab_emulator.add_project("group/app", branches=names)
     token = gitlab_emulator.personal_token(project, Role.reporter)
 
-    branches = list(api(gitlab_emulator, token, "group/app").branches())
+    branches = list(api(gitlab_emulator, token, "group/app").refs.branches())
 
     assert sorted(b.name for b in branches) == sorted(names)
     assert [b.name for b in branches if b.default] == ["main"]
@@ -43,14 +44,14 @@ def test_tags_details_and_single_delete_keep_other_tags_on_the_digest(
 
     [repository] = client.repositories()
     assert repository.location == f"{pusher.registry.host}/group/app"
-    assert sorted(client.tag_names(repository)) == ["feature-a", "feature-b"]
-    detail = client.tag(repository, "feature-a")
+    assert sorted(client.registry.tag_names(repository)) == ["feature-a", "feature-b"]
+    detail = client.registry.tag(repository, "feature-a")
     assert detail is not None
     assert detail.digest == digest
     assert detail.created_at is not None
-    assert client.tag(repository, "nope") is None
+    assert client.registry.tag(repository, "nope") is None
 
-    client.delete_tag(repository, "feature-a")
+    client.registry.delete_tag(repository, "feature-a")
 
     assert pusher.registry.tags("group/app") == ["feature-b"]
     assert pusher.registry.digest("group/app", "feature-b") == digest
@@ -66,9 +67,9 @@ def test_job_token_reads_registry_but_not_the_projects_api(
     client = api(gitlab_emulator, token, str(project.id), TokenKind.job)
 
     [repository] = client.repositories()
-    assert list(client.tag_names(repository)) == ["x"]
+    assert list(client.registry.tag_names(repository)) == ["x"]
     with pytest.raises(GitLabApiError, match="CI job token") as raised:
-        client.project()
+        client.settings.project()
     assert raised.value.status == 404  # anonymous to lib/api/projects.rb: a private project
     assert token not in str(raised.value)
 
@@ -82,7 +83,7 @@ def test_forbidden_names_the_role_needed(gitlab_emulator: GitLabEmulator, pusher
     [repository] = client.repositories()
 
     with pytest.raises(GitLabApiError, match="needs at least the Maintainer role") as raised:
-        client.delete_repository(repository)
+        client.registry.delete(repository)
 
     assert raised.value.status == 403
     assert pusher.registry.tags("group/app") == ["x"]
@@ -104,16 +105,16 @@ def test_protected_tag_rule_refuses_single_delete(
     assert [(r.tag_name_pattern, r.minimum_access_level_for_delete) for r in rules] == [
         (r"release-.*", "owner")
     ]
-    assert client.caller_access_level() == 40
+    assert client.settings.caller_access_level() == 40
     with pytest.raises(GitLabApiError, match="cannot delete protected tag"):
-        client.delete_tag(repository, "release-1")
+        client.registry.delete_tag(repository, "release-1")
     assert pusher.registry.tags("group/app") == ["release-1"]
 
 
 def test_wrong_token_is_401_without_echoing_it(gitlab_emulator: GitLabEmulator):
     gitlab_emulator.add_project("group/app", branches=["main"])
     with pytest.raises(GitLabApiError, match="401") as raised:
-        list(api(gitlab_emulator, "glpat-not-a-real-token", "group/app").branches())
+        list(api(gitlab_emulator, "glpat-not-a-real-token", "group/app").refs.branches())
     assert "glpat-not-a-real-token" not in str(raised.value)
 
 
@@ -121,4 +122,20 @@ def test_a_job_token_sent_as_an_access_token_is_refused(gitlab_emulator: GitLabE
     project = gitlab_emulator.add_project("group/app", branches=["main"])
     token = gitlab_emulator.job_token(project, Role.maintainer)
     with pytest.raises(GitLabApiError, match="GITLAB_TOKEN was rejected"):
-        list(api(gitlab_emulator, token, "group/app", TokenKind.private).branches())
+        list(api(gitlab_emulator, token, "group/app", TokenKind.private).refs.branches())
+
+
+def test_a_groups_projects_share_its_client_and_so_its_rate_limit_budget(
+    gitlab_emulator: GitLabEmulator,
+):
+    """One session and one RateLimit budget for the whole group sweep, not one per project."""
+    group = gitlab_emulator.add_group("acme")
+    project = gitlab_emulator.add_project("acme/app", branches=["main"])
+    token = gitlab_emulator.group_token(group, Role.maintainer)
+    groups = GitLabGroupApi(gitlab_emulator.url, "acme", Credentials(TokenKind.private, token))
+
+    first = groups.project_api(project.id, [])
+    second = groups.project_api(project.id, [])
+
+    assert first.client is second.client is groups.client
+    assert [branch.name for branch in first.refs.branches()] == ["main"]

@@ -11,7 +11,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.seeding import seed_tags
-from registry_cleanup.gitlab_api import Credentials, GitLabApi, TokenKind
+from registry_cleanup.gitlab import Credentials, GitLabApi, TokenKind
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
 
 GRAPHQL = "POST /api/graphql"
@@ -46,7 +46,7 @@ def test_reading_from_both_ends_sees_every_tag_once_the_ends_meet(
     client = _client(gitlab_emulator)
     [repository] = client.repositories()
 
-    listing = client.tag_pages(repository)
+    listing = client.pages.listing(repository)
 
     assert listing is not None
     assert listing.note is None
@@ -71,7 +71,7 @@ def test_a_gitlab_that_ignores_name_desc_is_read_in_one_chain_and_says_so(
     client = _client(gitlab_emulator)
     [repository] = client.repositories()
 
-    listing = client.tag_pages(repository)
+    listing = client.pages.listing(repository)
 
     assert listing is not None
     assert {tag.name: tag.digest for page in listing.pages for tag in page.tags} == digests
@@ -96,7 +96,7 @@ def test_every_tag_in_pages_of_20_matching_rest(
     assert paged is not None
     assert {name: d.digest for name, d in paged.items()} == digests
     assert gitlab_emulator.count(GRAPHQL) == 13  # 250 tags, 20 per page
-    rest = client.tag(repository, "tag-0123")
+    rest = client.registry.tag(repository, "tag-0123")
     assert rest is not None
     assert paged["tag-0123"] == rest
     if not metadata_database:  # the config's created; with the database, each push's time
@@ -194,14 +194,14 @@ def test_a_tag_detail_is_retried_after_a_gateway_error_but_a_500_is_an_answer(
     [repository] = client.repositories()
     gitlab_emulator.faults[TAG_DETAIL] = [502, 503]
 
-    found = client.tag(repository, "tag-0000")
+    found = client.registry.tag(repository, "tag-0000")
 
     assert found is not None
     assert found.digest == digests["tag-0000"]
     assert gitlab_emulator.count(TAG_DETAIL) == 3
     gitlab_emulator.faults[TAG_DETAIL] = [500]
 
-    unreadable = client.tag(repository, "tag-0001")
+    unreadable = client.registry.tag(repository, "tag-0001")
 
     assert unreadable is not None
     assert (unreadable.digest, unreadable.created_at) == ("", None)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_cleanup.errors import InputError
-from registry_cleanup.gitlab_api import GroupRepository
+from registry_cleanup.gitlab import GroupRepository
 from registry_cleanup.group_pipeline import (
     MERGE_JOB,
     ChildPipelineSettings,

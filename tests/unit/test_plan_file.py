@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from registry_cleanup.errors import InputError
-from registry_cleanup.gitlab_api import Repository
+from registry_cleanup.gitlab import Repository
 from registry_cleanup.plan_file import (
     check_plan,
     instance_of,
