@@ -83,7 +83,7 @@ class RegistryLogin:
             raise InputError(
                 "--via registry needs CI_REGISTRY, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD"
             )
-        with RegctlSession() as session:
+        with RegctlSession(notice=_stderr) as session:
             session.configure_host(self.host, HostSettings(tls=self.tls, ca_file=self.ca_file))
             session.login(self.host, self.username, password)
             yield session

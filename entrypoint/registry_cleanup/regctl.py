@@ -31,6 +31,15 @@ _FOREIGN_CONFIG_VARIABLES = ("REGCTL_CONFIG", "DOCKER_AUTH_CONFIG", "DOCKER_CONF
 _SECRET_NAME_PARTS = ("PASSWORD", "TOKEN", "SECRET", "JWT")
 # Long enough for regctl's own retries with backoff (429/5xx) to finish.
 DEFAULT_TIMEOUT_SECONDS = 300.0
+# GitLab masks a CI/CD variable only from 8 characters (ci/variables/#mask-a-cicd-variable):
+# a shorter value occurs inside ordinary words, and masking it there mangles every message
+# (a password "p" would turn "grp/app" into "gr[REDACTED]/a[REDACTED][REDACTED]").
+MIN_MASKED_LENGTH = 8
+SHORT_SECRET_NOTICE = (
+    f"notice: the registry password is shorter than {MIN_MASKED_LENGTH} characters, so "
+    "messages do not mask it (masking would mangle them; GitLab will not mask such a "
+    "variable either)"
+)
 
 
 class TlsMode(StrEnum):
@@ -189,14 +198,18 @@ class RegctlSession:
         use_docker_config: bool = False,
         log: Callable[[str], None] | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         self._binary = binary or find_regctl()
         self._use_docker_config = use_docker_config
         self._log = log
+        # Where a line for the user goes (a password too short to mask), once.
+        self._notice = notice
         self._timeout = timeout
         self._hosts: dict[str, HostSettings] = {}
         self._secrets: list[str] = []
         self._directory: Path | None = None
+        self._short_secret_told = False
         # Image configs never change: each one's creation time is read once (image()).
         self._created: dict[str, datetime | None] = {}
 
@@ -250,7 +263,8 @@ class RegctlSession:
             raise InputError(f"the registry password for {host} is empty")
         # Also the form HTTP basic auth sends, should any output ever quote a header.
         basic = base64.b64encode(f"{username}:{password}".encode()).decode()
-        self._secrets += [password, basic]
+        self.keep_secret(password)
+        self.keep_secret(basic)
         # --skip-check: no ping of the registry here. The first real call (resolving the tag)
         # checks the credentials anyway and fails with the same "unauthorized"; the ping only
         # cost every run two more round trips to the registry.
@@ -384,6 +398,16 @@ class RegctlSession:
             line = _error_line(stderr) or f"exit {completed.returncode}"
             raise RegctlError(f"could not {action}: {line}", failure=failure, detail=stderr)
         return completed.stdout
+
+    def keep_secret(self, secret: str) -> None:
+        """Mask ``secret`` wherever it occurs in what regctl says; one too short to mask
+        without mangling the messages is not masked, and the user is told so once."""
+        if len(secret) >= MIN_MASKED_LENGTH:
+            self._secrets.append(secret)
+            return
+        if self._notice is not None and not self._short_secret_told:
+            self._notice(SHORT_SECRET_NOTICE)
+        self._short_secret_told = True
 
     def redact(self, text: str) -> str:
         """Remove every secret this session was given from ``text``."""

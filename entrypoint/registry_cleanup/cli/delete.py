@@ -161,7 +161,9 @@ def delete(
     if notice is not None:
         stderr_line(notice)
     try:
-        with RegctlSession(use_docker_config=docker_config, log=log, timeout=timeout) as session:
+        with RegctlSession(
+            use_docker_config=docker_config, log=log, timeout=timeout, notice=stderr_line
+        ) as session:
             session.configure_host(target.registry, HostSettings(tls=tls, ca_file=ca_file))
             if username and password and login_host:
                 session.login(login_host, username, password)

@@ -118,7 +118,9 @@ def restore(
         if notice is not None:
             stderr_line(notice)
         log = stderr_line if verbose else None
-        with RegctlSession(use_docker_config=docker_config, log=log, timeout=timeout) as session:
+        with RegctlSession(
+            use_docker_config=docker_config, log=log, timeout=timeout, notice=stderr_line
+        ) as session:
             session.configure_host(hosts[0], HostSettings(tls=tls, ca_file=ca_file))
             if username and password and login_host:
                 session.login(login_host, username, password)
