@@ -178,9 +178,13 @@ def find_regctl() -> str:
     configured = os.environ.get(REGCTL_BINARY_ENV)
     found = configured or shutil.which("regctl")
     if not found:
-        raise CleanupError(
-            "regctl was not found on PATH; install regctl v0.11.5 or set "
-            f"{REGCTL_BINARY_ENV} to its path"
+        # Input, not a runtime failure: nothing was tried. Only `delete`, `restore` and
+        # `--via registry` need regctl (and the sweep, to read images GitLab cannot date).
+        raise InputError(
+            "regctl is not installed: `delete`, `restore` and `--via registry` drive regctl "
+            "v0.11.5; install it with `go install "
+            "github.com/regclient/regclient/cmd/regctl@v0.11.5` (Go 1.25 or later), or run the "
+            f"registry-cleanup image, which has it, or set {REGCTL_BINARY_ENV} to its path"
         )
     return found
 

@@ -41,6 +41,13 @@ INPUT = 2
 RUNTIME = 1
 
 CATALOGUE = [
+    # -- the tool it drives --------------------------------------------------------------------
+    Bad(
+        "regctl-not-installed",
+        INPUT,
+        "regctl is not installed: `delete`, `restore` and `--via registry` drive regctl v0.11.5",
+        env={"PATH": "{empty}", "REGISTRY_CLEANUP_REGCTL": None},
+    ),
     # -- missing or empty CI variables --------------------------------------------------------
     Bad("no-registry-image", INPUT, "CI_REGISTRY_IMAGE is unset", env={"CI_REGISTRY_IMAGE": None}),
     Bad("empty-registry-image", INPUT, "CI_REGISTRY_IMAGE is unset", env={"CI_REGISTRY_IMAGE": ""}),
@@ -225,7 +232,14 @@ def _invocation(
     """The case's arguments, environment (a branch job's, changed as the case says) and stdin."""
     not_pem = tmp_path / "not-a-certificate.pem"
     not_pem.write_text("hello, I am not a certificate\n")
-    values = {"host": proxy.host, "password": registry.password, "not_pem": str(not_pem)}
+    empty = tmp_path / "empty-directory"
+    empty.mkdir()
+    values = {
+        "host": proxy.host,
+        "password": registry.password,
+        "not_pem": str(not_pem),
+        "empty": str(empty),
+    }
     env: dict[str, str] = job_env(registry, proxy)
     for name, value in case.env.items():
         if value is None:
