@@ -118,6 +118,15 @@ class SweepResult:
         return self.refused or any(e.status == Status.failed.value for e in self.entries)
 
 
+@dataclass
+class _Inventory:
+    """What the listing found, by repository id: the tag names, and what is known of each tag
+    (digest, creation time), completed after the ref lists where the listing said too little."""
+
+    tags: dict[int, list[str]]
+    known: dict[int, dict[str, TagDetail]]
+
+
 @dataclass(frozen=True)
 class _RegistryRead:
     """What reading tags from the registry found: tags it does not have, tags it would not
@@ -213,13 +222,43 @@ class Sweep:
         result.repositories = repositories
         # Digests are needed for every tag that may be deleted, or recorded in a plan.
         needs_digests = options.delete or options.record_digests
+        inventory = self._list_tags(repositories, result, needs_digests)
+        # Only now the refs: every tag seen above was pushed after its ref existed, so a ref
+        # created meanwhile cannot lose its tag.
+        refs = self._read_refs(result, with_rules=True)
+        # The branch list marks the default branch; a job token cannot read the project.
+        default_branch = options.default_branch or refs.default_branch
+        result.default_branch = default_branch
+        rules = self._rules(default_branch, result, refs.tag_rules, needs_digests)
+        if self._complete(repositories, inventory, refs, rules) and needs_digests:
+            # A digest read after the ref lists proves nothing about them: a branch created
+            # again just before it was read has its new image there. So the refs are listed
+            # again, and a tag is an orphan only if neither listing has its ref.
+            refs = refs.union(self._read_refs(result, with_rules=False))
+        result.branches = len(refs.branches)
+        self._guard(result, repositories, inventory, refs, rules)
+        work = self._plan(result, repositories, inventory, refs, rules)
+        self._closing_notes(result)
+        if not options.delete or result.refused:
+            result.entries += [self._not_deleted(item, result) for item in work]
+        else:
+            result.entries += self._delete_all(work, rules.protection)
+        result.entries.sort(key=lambda e: (e.repository, e.tag))
+        return result
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _list_tags(
+        self, repositories: list[Repository], result: SweepResult, needs_digests: bool
+    ) -> _Inventory:
+        """Every repository's tags. GraphQL pages (20 tags each, with digests and creation
+        times) when an age rule needs them and whenever digests are: each page is read again
+        just before its tags go, so digests are checked 20 at a time. Otherwise, or where
+        GraphQL is unavailable, the REST tag list (100 names a page) suffices."""
+        options = self._options
         needs_age = SweepRules(
             keep_n=options.keep_n, older_than=options.older_than, min_age=options.min_age
         ).needs_age
-        # GraphQL pages (20 tags each, with digests and creation times) when an age rule needs
-        # them and whenever digests are: each page is read again just before its tags go, so
-        # digests are checked 20 at a time. Otherwise, or where GraphQL is unavailable, the
-        # REST tag list (100 names a page) suffices.
         self._pages = {}
         if needs_age or needs_digests:
             # Each repository's pages are cursor-chained; the repositories go side by side.
@@ -233,78 +272,89 @@ class Sweep:
                     self._pages[repo.id] = listing.pages
                     if listing.note is not None:
                         result.notes.append(listing.note)
-        known: dict[int, dict[str, TagDetail]] = {}
-        tags: dict[int, list[str]] = {}
+        inventory = _Inventory(tags={}, known={})
         for repo in repositories:
             pages = self._pages.get(repo.id)
             if pages is not None:
-                known[repo.id] = {tag.name: tag for page in pages for tag in page.tags}
-                tags[repo.id] = list(known[repo.id])
+                inventory.known[repo.id] = {tag.name: tag for page in pages for tag in page.tags}
+                inventory.tags[repo.id] = list(inventory.known[repo.id])
             else:
-                known[repo.id] = {}
-                tags[repo.id] = list(self._api.registry.tag_names(repo))
-        # Only now the refs: every tag seen above was pushed after its ref existed, so a ref
-        # created meanwhile cannot lose its tag.
-        refs = self._read_refs(result, with_rules=True)
-        result.branches = len(refs.branches)
-        # The branch list marks the default branch; a job token cannot read the project.
-        default_branch = options.default_branch or refs.default_branch
-        result.default_branch = default_branch
-        rules = self._rules(default_branch, result, refs.tag_rules, needs_digests)
+                inventory.known[repo.id] = {}
+                inventory.tags[repo.id] = list(self._api.registry.tag_names(repo))
+        return inventory
 
-        candidates = {
-            repo.id: orphans(tags[repo.id], refs.branches, rules, refs.git_tags)
-            for repo in repositories
-        }
-        # What the listing did not say of the candidates (all of it, from the REST list;
-        # GraphQL's null digests), read now: after the ref lists.
-        digests_read_late = False
+    def _complete(
+        self,
+        repositories: list[Repository],
+        inventory: _Inventory,
+        refs: _Refs,
+        rules: SweepRules,
+    ) -> bool:
+        """Read now, after the ref lists, what the listing did not say of the candidates: all
+        of it from the REST list, GraphQL's null digests, and from the registry what GitLab
+        could not say (an image index without the metadata database: no creation time, often
+        no digest, and "404 Tag Not Found" from the REST detail). True when a digest was read
+        here: the ref lists must then be read again."""
+        concurrency = self._options.concurrency
+        digests_read = False
         for repo in repositories:
-            wanted = self._details_wanted(tags[repo.id], candidates[repo.id], known[repo.id], rules)
-            found = (
-                (
-                    self._api.registry.tags(repo, wanted, options.concurrency)
-                    if repo.id in self._pages
-                    else self._api.tag_details(repo, wanted, options.concurrency)
-                )
-                if wanted
-                else {}
-            )
-            known[repo.id] |= found
-            digests_read_late |= any(detail.digest for detail in found.values())
-            # What GitLab could not say (an image index without the metadata database: no
-            # creation time, often no digest, and "404 Tag Not Found" from the REST detail)
-            # the registry can.
+            tags, known = inventory.tags[repo.id], inventory.known[repo.id]
+            candidates = orphans(tags, refs.branches, rules, refs.git_tags)
+            wanted = self._details_wanted(tags, candidates, known, rules)
+            found: dict[str, TagDetail] = {}
+            if wanted and repo.id in self._pages:
+                found = self._api.registry.tags(repo, wanted, concurrency)
+            elif wanted:
+                found = self._api.tag_details(repo, wanted, concurrency)
+            known |= found
+            digests_read |= any(detail.digest for detail in found.values())
             unread = [name for name in wanted if name not in found]
-            undated = self._undated(candidates[repo.id], known[repo.id], rules)
+            undated = self._undated(candidates, known, rules)
             asked = list(dict.fromkeys([*unread, *undated]))
-            if asked:
-                read = self._from_registry(repo, asked, known[repo.id])
-                digests_read_late |= read.digests
-                # A listed tag neither GitLab nor the registry finds went since the listing.
-                tags[repo.id] = [name for name in tags[repo.id] if name not in read.gone]
-                for name in read.unreadable:
-                    known[repo.id].setdefault(name, TagDetail(name, "", None))
-        if digests_read_late and needs_digests:
-            # A digest read after the ref lists proves nothing about them: a branch created
-            # again just before it was read has its new image there. So the refs are listed
-            # again, and a tag is an orphan only if neither listing has its ref.
-            refs = refs.union(self._read_refs(result, with_rules=False))
-            result.branches = len(refs.branches)
+            if not asked:
+                continue
+            read = self._from_registry(repo, asked, known)
+            digests_read |= read.digests
+            # A listed tag neither GitLab nor the registry finds went since the listing.
+            inventory.tags[repo.id] = [name for name in tags if name not in read.gone]
+            for name in read.unreadable:
+                known.setdefault(name, TagDetail(name, "", None))
+        return digests_read
 
+    def _guard(
+        self,
+        result: SweepResult,
+        repositories: list[Repository],
+        inventory: _Inventory,
+        refs: _Refs,
+        rules: SweepRules,
+    ) -> None:
+        """With --delete, nothing goes when the branch list looks broken (unless trusted) or
+        the git tags could not be listed."""
+        options = self._options
         orphan_count = sum(
-            len(orphans(tags[repo.id], refs.branches, rules, refs.git_tags))
+            len(orphans(inventory.tags[repo.id], refs.branches, rules, refs.git_tags))
             for repo in repositories
         )
-        result.guard = broken_branch_list(orphan_count, refs.branches, default_branch)
+        result.guard = broken_branch_list(orphan_count, refs.branches, result.default_branch)
         if result.guard is not None and options.delete and not options.trust_branch_list:
             result.refused = True
         if result.refusal is not None and options.delete:
             result.refused = True
 
+    def _plan(
+        self,
+        result: SweepResult,
+        repositories: list[Repository],
+        inventory: _Inventory,
+        refs: _Refs,
+        rules: SweepRules,
+    ) -> list[_Work]:
+        """One decision per tag: the kept ones into the result, the deletions returned."""
         work: list[_Work] = []
         for repo in repositories:
-            infos = [_info(name, known[repo.id].get(name)) for name in tags[repo.id]]
+            known = inventory.known[repo.id]
+            infos = [_info(name, known.get(name)) for name in inventory.tags[repo.id]]
             unknown_subjects = []
             for decision in plan(infos, refs.branches, rules, self._now(), refs.git_tags):
                 if decision.action is Action.delete:
@@ -320,6 +370,11 @@ class Sweep:
                     f"{repo.location}: {len(unknown_subjects)} signature/attestation tags belong "
                     f"to digests no tag points at; kept: {shown}{more}"
                 )
+        return work
+
+    def _closing_notes(self, result: SweepResult) -> None:
+        """One line each for what the registry would not show, and for tags kept because
+        their age or digest is unknown, with what would tell them."""
         result.notes += self._registry_notes
         kept_undated = sum(1 for entry in result.entries if entry.reason == AGE_UNKNOWN)
         if kept_undated:
@@ -337,20 +392,13 @@ class Sweep:
                 f"known before the branch list was read; {later}"
             )
 
-        if not options.delete or result.refused:
-            status = Status.would_delete.value if not result.refused else Status.skipped.value
-            why = "dry run: nothing was changed" if not result.refused else "refused by the guard"
-            if result.refusal is not None and options.delete:
-                why = "refused: the git tags could not be listed"
-            for item in work:
-                reason = f"{item.decision.reason}; {why}"
-                result.entries.append(_entry(item.repository, item.decision, status, reason))
-        else:
-            result.entries += self._delete_all(work, rules.protection)
-        result.entries.sort(key=lambda e: (e.repository, e.tag))
-        return result
-
-    # -- steps ------------------------------------------------------------------------------
+    def _not_deleted(self, item: _Work, result: SweepResult) -> SweepEntry:
+        """A planned deletion of a dry run, or of a run the guard refused."""
+        status = Status.skipped.value if result.refused else Status.would_delete.value
+        why = "refused by the guard" if result.refused else "dry run: nothing was changed"
+        if result.refusal is not None and self._options.delete:
+            why = "refused: the git tags could not be listed"
+        return _entry(item.repository, item.decision, status, f"{item.decision.reason}; {why}")
 
     def _select(self, repositories: list[Repository]) -> list[Repository]:
         wanted = self._options.repositories
