@@ -1,11 +1,22 @@
 """The sweep: find tags whose branch is gone and delete them, in bounded parallel.
 
-Order matters for safety. Tags are listed before branches and git tags: a ref exists before its
-pipeline pushes its tag, so every tag we saw already had its ref when the ref lists were read,
-and a ref created meanwhile cannot lose its tag. Signature and attestation tags are deleted after
-the tags of their subject, and only when those were deleted. Each deletion then goes through
-``deletion.delete_tag`` (protection again, digest compared with what was planned), so a tag
-re-pushed after planning is left alone.
+The invariant, held on every path (GraphQL page deletes, the single-tag delete, REST with a job
+token, --via registry, --apply, --group):
+
+    A tag is deleted only if its digest was read before the ref lists that made it an orphan,
+    and it still points at that digest when it is deleted.
+
+A ref exists before its pipeline pushes its tag, so an image pushed for a ref the lists did not
+show came after the planned digest, and the check before the delete sees another one. Hence the
+order in ``Sweep.run``: tags (GraphQL pages carry digests), then the ref lists; a digest read
+after them (the REST list has none, GraphQL's may be null, the registry's comes last) makes the
+sweep list the refs again, and an orphan is a tag neither listing has a ref for. A tag whose
+digest is still unknown is kept (plan.DIGEST_UNKNOWN), and ``_delete_one`` refuses a delete
+without a planned digest whatever planned it. Each deletion compares the digest once more,
+one round trip before the delete (GitLab has no conditional delete: docs/sweep.md, "Races").
+
+Signature and attestation tags are deleted after the tags of their subject, and only when
+those were deleted.
 """
 
 from __future__ import annotations
