@@ -107,7 +107,7 @@ def registry_access(
     first read (most sweeps never need one) and closed with the run."""
     if deletes is not None:
         with deletes.session() as session:
-            yield RegistryAccess(lambda _: session, session.image)
+            yield RegistryAccess(lambda _: session, session)
         return
     if reads is None or not reads.complete:
         yield RegistryAccess(None, None)
@@ -125,11 +125,17 @@ class _OnFirstRead:
         self._lock = threading.Lock()
         self._session: RegctlSession | None = None
 
-    def __call__(self, ref: ImageRef) -> RegistryImage | None:
+    def image(self, ref: ImageRef) -> RegistryImage | None:
+        return self._logged_in().image(ref)
+
+    def digest(self, ref: ImageRef) -> str | None:
+        return self._logged_in().digest(ref)
+
+    def _logged_in(self) -> RegctlSession:
         with self._lock:
             if self._session is None:
                 self._session = self._stack.enter_context(self._login.session())
-        return self._session.image(ref)
+            return self._session
 
 
 def run_sweep(

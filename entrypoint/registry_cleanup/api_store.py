@@ -40,8 +40,7 @@ class ApiTagStore:
         # Without the metadata database GitLab answers "404 Tag Not Found" (or 500) for an
         # image index it asked for in a form the registry does not serve: the registry knows.
         if self._images is not None:
-            image = self._images(ref)
-            return image.digest if image is not None else None
+            return self._images.digest(ref)
         if detail is None:
             return None
         raise RegctlError(

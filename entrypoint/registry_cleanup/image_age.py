@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from registry_cleanup.refs import ImageRef
 
@@ -43,9 +44,16 @@ class RegistryImage:
     created_at: datetime | None
 
 
-# Reads a tag's digest and age from the registry (regctl.RegctlSession.image); None when the
-# registry does not have the tag.
-ImageReader = Callable[[ImageRef], RegistryImage | None]
+class ImageReader(Protocol):
+    """The registry, read for what GitLab cannot say of a tag (regctl.RegctlSession is one)."""
+
+    def image(self, ref: ImageRef) -> RegistryImage | None:
+        """The tag's digest and age; None when the registry does not have the tag."""
+        ...
+
+    def digest(self, ref: ImageRef) -> str | None:
+        """The tag's digest alone (one request, no config read); None when it is absent."""
+        ...
 
 
 def manifest_digest(body: bytes) -> str:

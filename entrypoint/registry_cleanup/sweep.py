@@ -550,7 +550,7 @@ class Sweep:
 
         def read(name: str) -> tuple[str, RegistryImage | CleanupError | None]:
             try:
-                return name, images(with_tag(repo.location, name, what="tag"))
+                return name, images.image(with_tag(repo.location, name, what="tag"))
             except CleanupError as error:  # refused or unreachable: unreadable, not fatal
                 return name, error
 
