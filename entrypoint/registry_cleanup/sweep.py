@@ -146,6 +146,17 @@ class _RegistryRead:
     gone: set[str]
     unreadable: set[str]
     digests: bool
+    # Why tags GitLab could not read were not read here either (the registry refused).
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """What reading after the ref lists did: whether it read digests (the refs must then be
+    listed again), and the registry's notes for the end of the run."""
+
+    digests_read: bool
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,6 @@ class Sweep:
         # The registry, read for what GitLab cannot say of a tag (image_age.py); None without
         # registry credentials.
         self._images = images
-        self._registry_notes: list[str] = []
         # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession
         # (configured and logged in once, before the pool starts) for the registry path.
         self._store_for = store_for or (
@@ -241,7 +251,8 @@ class Sweep:
         default_branch = options.default_branch or refs.default_branch
         result.default_branch = default_branch
         rules = self._rules(default_branch, result, refs.tag_rules, needs_digests)
-        if self._complete(repositories, inventory, refs, rules) and needs_digests:
+        completion = self._complete(repositories, inventory, refs, rules)
+        if completion.digests_read and needs_digests:
             # A digest read after the ref lists proves nothing about them: a branch created
             # again just before it was read has its new image there. So the refs are listed
             # again, and a tag is an orphan only if neither listing has its ref.
@@ -249,7 +260,7 @@ class Sweep:
         result.branches = len(refs.branches)
         self._guard(result, repositories, inventory, refs, rules)
         work = self._plan(result, repositories, inventory, refs, rules)
-        self._closing_notes(result)
+        self._closing_notes(result, completion.notes)
         if not options.delete or result.refused:
             result.entries += [self._not_deleted(item, result) for item in work]
         else:
@@ -300,7 +311,7 @@ class Sweep:
         inventory: _Inventory,
         refs: _Refs,
         rules: SweepRules,
-    ) -> bool:
+    ) -> _Completion:
         """Read now, after the ref lists, what the listing did not say of the candidates: all
         of it from the REST list, GraphQL's null digests, and from the registry what GitLab
         could not say (an image index without the metadata database: no creation time, often
@@ -308,6 +319,7 @@ class Sweep:
         here: the ref lists must then be read again."""
         concurrency = self._options.concurrency
         digests_read = False
+        notes: list[str] = []
         for repo in repositories:
             tags, known = inventory.tags[repo.id], inventory.known[repo.id]
             candidates = orphans(tags, refs.branches, rules, refs.git_tags)
@@ -326,11 +338,12 @@ class Sweep:
                 continue
             read = self._from_registry(repo, asked, known)
             digests_read |= read.digests
+            notes += [read.note] if read.note is not None else []
             # A listed tag neither GitLab nor the registry finds went since the listing.
             inventory.tags[repo.id] = [name for name in tags if name not in read.gone]
             for name in read.unreadable:
                 known.setdefault(name, TagDetail(name, "", None))
-        return digests_read
+        return _Completion(digests_read, notes)
 
     def _guard(
         self,
@@ -383,10 +396,10 @@ class Sweep:
                 )
         return work
 
-    def _closing_notes(self, result: SweepResult) -> None:
+    def _closing_notes(self, result: SweepResult, registry_notes: list[str]) -> None:
         """One line each for what the registry would not show, and for tags kept because
         their age or digest is unknown, with what would tell them."""
-        result.notes += self._registry_notes
+        result.notes += registry_notes
         kept_undated = sum(1 for entry in result.entries if entry.reason == AGE_UNKNOWN)
         if kept_undated:
             result.notes.append(_undated_note(kept_undated, self._images is not None))
@@ -569,13 +582,14 @@ class Sweep:
             known[name] = TagDetail(
                 name, earlier.digest or image.digest, earlier.created_at or image.created_at
             )
+        note = None
         if unreadable:
             first = next(iter(unreadable.values()))
-            self._registry_notes.append(
+            note = (
                 f"{repo.location}: {len(unreadable)} tags GitLab could not read could not be "
                 f"read from the registry either ({first}); they were kept"
             )
-        return _RegistryRead(gone=gone, unreadable=set(unreadable), digests=digests)
+        return _RegistryRead(gone, set(unreadable), digests, note)
 
     def _read_refs(self, result: SweepResult, *, with_rules: bool) -> _Refs:
         """Branches and git tags, and GitLab's protected container tag rules with the first
