@@ -270,17 +270,15 @@ class ImagePusher:
         top, blobs = (
             multi_platform_blobs(seed) if multi_platform else image_blobs(seed, created=created)
         )
-        self._count += 1
-        layout = self._workdir / f"layout-{self._count}"
-        write_layout(layout, top, blobs, tag)
-        self.regctl(
-            "image", "copy", f"ocidir://{layout}:{tag}", f"{self.registry.host}/{repository}:{tag}"
-        )
-        return top.digest
+        return self._push_blobs(repository, tag, top, blobs)
 
     def push_buildx(self, repository: str, tag: str, platforms: dict[str, str]) -> str:
         """Push what ``docker buildx build --push`` would (buildx_blobs); returns its digest."""
         top, blobs = buildx_blobs(f"{repository}:{tag}:{sorted(platforms.items())}", platforms)
+        return self._push_blobs(repository, tag, top, blobs)
+
+    def _push_blobs(self, repository: str, tag: str, top: Blob, blobs: list[Blob]) -> str:
+        """Write ``top`` and its blobs as an OCI layout and copy it to ``repository:tag``."""
         self._count += 1
         layout = self._workdir / f"layout-{self._count}"
         write_layout(layout, top, blobs, tag)
