@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bench.common import header, ratio_line
-from registry_cleanup.plan import SweepRules, TagInfo, orphans, plan
-from registry_cleanup.refs import slugify
-from registry_cleanup.safety import ProtectionRules
+from registry_cleanup.domain.plan import SweepRules, TagInfo, orphans, plan
+from registry_cleanup.domain.refs import slugify
+from registry_cleanup.domain.safety import ProtectionRules
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 MEMORY_GOAL_MB = 250.0

@@ -58,7 +58,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
 )
 # The imports worth watching at start-up (cumulative, as python -X importtime counts them).
 WATCHED_IMPORTS = (
-    "registry_cleanup.sweep",
+    "registry_cleanup.engine.sweep",
     "gitlab",
     "requests",
     "registry_cleanup.cli.app",
@@ -214,7 +214,9 @@ def startup_costs(env: dict[str, str]) -> list[str]:
         [timed(lambda: run([tool("registry-cleanup"), "--help"], env)) for _ in range(3)]
     )
     bare = median([timed(lambda: run([python, "-c", "pass"], env)) for _ in range(3)])
-    imports = "import registry_cleanup.cli.app, registry_cleanup.sweep, registry_cleanup.gitlab"
+    imports = (
+        "import registry_cleanup.cli.app, registry_cleanup.engine.sweep, registry_cleanup.gitlab"
+    )
     with_sweep = median([timed(lambda: run([python, "-c", imports], env)) for _ in range(3)])
     importtime = subprocess.run(
         [python, "-X", "importtime", "-c", imports],

@@ -23,12 +23,12 @@ from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from registry_cleanup.deletion import DeleteRequest, TagStore
+    from registry_cleanup.domain.image_age import ImageReader, RegistryImage
+    from registry_cleanup.domain.refs import ImageRef
+    from registry_cleanup.engine.deletion import DeleteRequest, TagStore
+    from registry_cleanup.engine.sweep import SweepOptions, SweepResult
     from registry_cleanup.gitlab import GitLabApi, Repository
-    from registry_cleanup.image_age import ImageReader, RegistryImage
-    from registry_cleanup.refs import ImageRef
-    from registry_cleanup.regctl import RegctlSession, TlsMode
-    from registry_cleanup.sweep import SweepOptions, SweepResult
+    from registry_cleanup.registry.regctl import RegctlSession, TlsMode
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class RegistryLogin:
 
     @contextmanager
     def session(self) -> Iterator[RegctlSession]:
-        from registry_cleanup.regctl import HostSettings, RegctlSession
+        from registry_cleanup.registry.regctl import HostSettings, RegctlSession
 
         password = os.environ.get("CI_REGISTRY_PASSWORD")
         if not (self.host and self.username and password):
@@ -151,8 +151,8 @@ def run_sweep(
 ) -> int:
     from datetime import UTC, datetime
 
-    from registry_cleanup.progress import progress_for
-    from registry_cleanup.sweep import Sweep
+    from registry_cleanup.engine.sweep import Sweep
+    from registry_cleanup.output.progress import progress_for
 
     api = settings.connect()
     progress = progress_for(sys.stderr, in_ci=in_ci())
@@ -164,7 +164,7 @@ def run_sweep(
         ).run()
     plan = None
     if plan_out is not None:
-        from registry_cleanup.report import write_document
+        from registry_cleanup.output.report import write_document
 
         plan = _plan(settings, options, result, started)
         write_document(plan_out, plan)
@@ -175,8 +175,8 @@ def run_sweep(
 def _plan(
     settings: ApiSettings, options: SweepOptions, result: SweepResult, started: datetime
 ) -> dict[str, Any]:
-    from registry_cleanup.plan_file import instance_of, plan_document
-    from registry_cleanup.sweep_report import as_document
+    from registry_cleanup.engine.plan_file import instance_of, plan_document
+    from registry_cleanup.output.sweep_table import as_document
 
     return plan_document(
         as_document(result),
@@ -204,10 +204,10 @@ def run_apply(
     """``sweep --apply``: check the plan against this instance, project and time, then apply."""
     from datetime import UTC, datetime
 
-    from registry_cleanup.durations import parse_duration
-    from registry_cleanup.plan_file import check_plan, instance_of, read_plan
-    from registry_cleanup.progress import progress_for
-    from registry_cleanup.sweep_apply import apply_plan
+    from registry_cleanup.domain.durations import parse_duration
+    from registry_cleanup.engine.apply import apply_plan
+    from registry_cleanup.engine.plan_file import check_plan, instance_of, read_plan
+    from registry_cleanup.output.progress import progress_for
 
     limit = parse_duration(max_age, option="--max-plan-age")
     plan = read_plan(plan_path)
@@ -235,7 +235,7 @@ def run_apply(
             store_for=access.store_for,
             images=access.images,
         )
-    from registry_cleanup.sweep_report import as_document
+    from registry_cleanup.output.sweep_table import as_document
 
     applied = {
         **as_document(result),
@@ -260,14 +260,14 @@ def _show_sweep(
     document: dict[str, Any] | None = None,
 ) -> int:
     """A sweep's (plan's, apply's) report file, page, table or JSON, notes, guard, summary."""
-    from registry_cleanup.report import write_document
-    from registry_cleanup.sweep_report import as_document, print_table, summary_line
+    from registry_cleanup.output.report import write_document
+    from registry_cleanup.output.sweep_table import as_document, print_table, summary_line
 
     shown = document if document is not None else as_document(result)
     if outputs.report is not None:
         write_document(outputs.report, shown)
     if outputs.html is not None:
-        from registry_cleanup.report_html import write_html
+        from registry_cleanup.output.page import write_html
 
         sizes = {repo.location: api.registry.size(repo) for repo in result.repositories}
         write_html(outputs.html, shown, sizes)
@@ -320,9 +320,9 @@ def run_delete_via_api(
     reads: RegistryLogin | None = None,
 ) -> int:
     """``delete --via api``: deletion.delete_tag's steps over GitLab's single-tag endpoint."""
-    from registry_cleanup.api_store import ApiTagStore
-    from registry_cleanup.deletion import delete_tag
-    from registry_cleanup.report import delete_document, write_document
+    from registry_cleanup.engine.deletion import delete_tag
+    from registry_cleanup.gitlab.tag_store import ApiTagStore
+    from registry_cleanup.output.report import delete_document, write_document
 
     api = settings.connect()
     location = request.target.repository_ref
@@ -409,7 +409,7 @@ def run_policy_show(settings: ApiSettings, json_output: bool) -> int:
 
 
 def run_policy_set(settings: ApiSettings, attributes: dict[str, Any], json_output: bool) -> int:
-    from registry_cleanup.policy import validate
+    from registry_cleanup.domain.policy import validate
 
     changes = validate(attributes)
     if not changes:
@@ -470,11 +470,11 @@ def run_group_sweep(
     registry: RegistryLogin | None = None,
     reads: RegistryLogin | None = None,
 ) -> int:
-    from registry_cleanup.group_report import as_document, print_tables, summary_lines
-    from registry_cleanup.group_sweep import GroupSweep, SilentProgress
-    from registry_cleanup.progress import progress_for
-    from registry_cleanup.report import write_document
-    from registry_cleanup.sweep import Sweep
+    from registry_cleanup.engine.group_sweep import GroupSweep, SilentProgress
+    from registry_cleanup.engine.sweep import Sweep
+    from registry_cleanup.output.group_report import as_document, print_tables, summary_lines
+    from registry_cleanup.output.progress import progress_for
+    from registry_cleanup.output.report import write_document
 
     api = settings.connect()
     progress = progress_for(sys.stderr, in_ci=in_ci())
@@ -514,8 +514,8 @@ def run_group_pipeline(
     pipeline: Any,  # noqa: ANN401 (group_pipeline.ChildPipelineSettings)
     output: Path,
 ) -> int:
-    from registry_cleanup.group_pipeline import batches, child_pipeline
-    from registry_cleanup.group_sweep import listed_projects
+    from registry_cleanup.engine.group_pipeline import batches, child_pipeline
+    from registry_cleanup.engine.group_sweep import listed_projects
 
     group_path, projects = listed_projects(settings.connect(), selection)
     document = child_pipeline(group_path, projects, pipeline)
@@ -533,8 +533,8 @@ def run_group_pipeline(
 def run_merge_reports(
     group: str, reports: Path, expected: list[str], output: Path | None, json_output: bool
 ) -> int:
-    from registry_cleanup.group_report import merge_reports, summary_lines
-    from registry_cleanup.report import write_document
+    from registry_cleanup.output.group_report import merge_reports, summary_lines
+    from registry_cleanup.output.report import write_document
 
     if not reports.is_dir():
         raise InputError(f"--reports {reports} is not a directory")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from registry_cleanup.group_report import group_document
+from registry_cleanup.output.group_report import group_document
 from tests.support.gitlab_ci_local import ROOT, component
 from tests.support.templates import NewProject, inputs_table, spec_inputs
 

@@ -158,7 +158,7 @@ def test_result_and_apply_pages(
 
 
 def test_values_are_escaped() -> None:
-    from registry_cleanup.report_html import render
+    from registry_cleanup.output.page import render
 
     page = render(
         {

@@ -1,6 +1,6 @@
 """The sweep while the world moves: pipelines push, branches come, go and come back.
 
-The sweep's invariant (sweep.py): a tag is deleted only if its digest was read before the ref
+The sweep's invariant (engine/sweep.py): a tag is deleted only if its digest was read before the ref
 lists that made it an orphan, and it still points at that digest when deleted. These tests drive
 the world from the emulator at exact moments of a sweep ("right after the branch list was
 answered": GitLabEmulator.after_answer), on both token paths (an access token reads and deletes
@@ -31,7 +31,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.seeding import EPOCH, seed_tags
-from registry_cleanup.refs import slugify
+from registry_cleanup.domain.refs import slugify
 from tests.conftest import RunCli, ci_env
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.fakes.registry_metadata import set_pushed_at

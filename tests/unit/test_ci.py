@@ -1,8 +1,8 @@
 import pytest
 
-from registry_cleanup.ci import CiContext
+from registry_cleanup.domain.ci import CiContext
+from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.errors import InputError
-from registry_cleanup.refs import ImageRef
 
 IMAGE = "registry.example.com/group/app"
 

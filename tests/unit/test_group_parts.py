@@ -11,16 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_cleanup.errors import InputError
-from registry_cleanup.gitlab import GroupRepository
-from registry_cleanup.group_pipeline import (
+from registry_cleanup.engine.group_pipeline import (
     MERGE_JOB,
     ChildPipelineSettings,
     batches,
     child_pipeline,
 )
-from registry_cleanup.group_report import merge_reports
-from registry_cleanup.group_sweep import GroupProject, ProjectSelection, projects_of
+from registry_cleanup.engine.group_sweep import GroupProject, ProjectSelection, projects_of
+from registry_cleanup.errors import InputError
+from registry_cleanup.gitlab import GroupRepository
+from registry_cleanup.output.group_report import merge_reports
 
 
 def repo(project_id: int, project: str, name: str = "") -> GroupRepository:

@@ -6,7 +6,12 @@ import json
 from datetime import UTC, datetime
 
 from devkit.images import OCI_MANIFEST, Blob, buildx_blobs, image_blobs, multi_platform_blobs
-from registry_cleanup.image_age import image_age, manifest_digest, parse_created, platform_images
+from registry_cleanup.domain.image_age import (
+    image_age,
+    manifest_digest,
+    parse_created,
+    platform_images,
+)
 
 
 def _configs(blobs: list[Blob]) -> dict[str, datetime | None]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_cleanup.regctl import SHORT_SECRET_NOTICE, RegctlError, RegctlSession
+from registry_cleanup.registry.regctl import SHORT_SECRET_NOTICE, RegctlError, RegctlSession
 
 SAYS = "failed to resolve 127.0.0.1:5000/group/app:x with token a-long-secret-value: server error"
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_cleanup.durations import parse_duration
-from registry_cleanup.plan import (
+from registry_cleanup.domain.durations import parse_duration
+from registry_cleanup.domain.plan import (
     Action,
     SweepRules,
     TagInfo,
@@ -18,8 +18,8 @@ from registry_cleanup.plan import (
     orphans,
     plan,
 )
-from registry_cleanup.refs import TAG_PATTERN, slugify
-from registry_cleanup.safety import ProtectionRules, verdict
+from registry_cleanup.domain.refs import TAG_PATTERN, slugify
+from registry_cleanup.domain.safety import ProtectionRules, verdict
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import re2
 
-from registry_cleanup.plan import Action, SweepRules, TagInfo, orphans, plan
-from registry_cleanup.refs import attached_subject
-from registry_cleanup.safety import (
+from registry_cleanup.domain.plan import Action, SweepRules, TagInfo, orphans, plan
+from registry_cleanup.domain.refs import attached_subject
+from registry_cleanup.domain.safety import (
     GitLabTagRule,
     ProtectionRules,
     gitlab_whole_tag,

@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from registry_cleanup.errors import InputError
-from registry_cleanup.gitlab import Repository
-from registry_cleanup.plan_file import (
+from registry_cleanup.engine.plan_file import (
     check_plan,
     instance_of,
     options_document,
@@ -17,8 +15,10 @@ from registry_cleanup.plan_file import (
     parse_plan,
     plan_document,
 )
-from registry_cleanup.restore import parse_report, select
-from registry_cleanup.sweep import SweepOptions
+from registry_cleanup.engine.restore import parse_report, select
+from registry_cleanup.engine.sweep import SweepOptions
+from registry_cleanup.errors import InputError
+from registry_cleanup.gitlab import Repository
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "a" * 64

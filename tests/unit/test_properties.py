@@ -14,17 +14,23 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_cleanup.ci import CiContext
-from registry_cleanup.errors import InputError
-from registry_cleanup.plan import Action, SweepRules, TagInfo, plan
-from registry_cleanup.refs import attached_subject, is_valid_tag, parse_image_ref, slugify, with_tag
-from registry_cleanup.safety import (
+from registry_cleanup.domain.ci import CiContext
+from registry_cleanup.domain.plan import Action, SweepRules, TagInfo, plan
+from registry_cleanup.domain.refs import (
+    attached_subject,
+    is_valid_tag,
+    parse_image_ref,
+    slugify,
+    with_tag,
+)
+from registry_cleanup.domain.safety import (
     SEMVER_PATTERN,
     ProtectionRules,
     compile_pattern,
     gitlab_whole_tag,
     verdict,
 )
+from registry_cleanup.errors import InputError
 
 settings.register_profile("properties", deadline=None, max_examples=300)
 settings.load_profile("properties")

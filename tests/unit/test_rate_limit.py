@@ -1,4 +1,4 @@
-"""The rate limit arithmetic of registry_cleanup.rate_limit, on a simulated clock.
+"""The rate limit arithmetic of registry_cleanup.gitlab.rate_limit, on a simulated clock.
 
 The headers are GitLab's (lib/gitlab/rack_attack/request_throttle_data.rb); the simulated server
 is the emulator's own Rack::Attack window (tests/fakes/rate_limits.py), so what passes here is
@@ -14,7 +14,7 @@ from email.utils import formatdate
 
 import pytest
 
-from registry_cleanup.rate_limit import (
+from registry_cleanup.gitlab.rate_limit import (
     MAX_BACKOFF_SECONDS,
     Budget,
     retry_delay,

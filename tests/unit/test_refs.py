@@ -1,7 +1,7 @@
 import pytest
 
+from registry_cleanup.domain.refs import ImageRef, is_valid_tag, parse_image_ref, slugify, with_tag
 from registry_cleanup.errors import InputError
-from registry_cleanup.refs import ImageRef, is_valid_tag, parse_image_ref, slugify, with_tag
 
 # The examples of GitLab's own spec for Gitlab::Utils.slugify (spec/lib/gitlab/utils_spec.rb).
 GITLAB_SLUG_EXAMPLES = {

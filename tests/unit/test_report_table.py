@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from registry_cleanup.report import TAG_COLUMNS, print_tag_table
+from registry_cleanup.output.report import TAG_COLUMNS, print_tag_table
 
 ROWS = [
     ("registry.example.com/group/app", "main", "kept", "the default branch's tag"),

@@ -1,7 +1,7 @@
 import pytest
 
+from registry_cleanup.domain.safety import ProtectionRules, verdict
 from registry_cleanup.errors import InputError
-from registry_cleanup.safety import ProtectionRules, verdict
 
 
 def rules(*patterns: str, default: str | None = "main", semver: bool = True) -> ProtectionRules:

@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
+from registry_cleanup.domain.policy import validate
 from registry_cleanup.errors import InputError
-from registry_cleanup.policy import validate
+from registry_cleanup.output.progress import LogProgress
 from registry_cleanup.pool import run_bounded
-from registry_cleanup.progress import LogProgress
 
 
 def test_pool_bounds_work_in_flight_and_submits_lazily():

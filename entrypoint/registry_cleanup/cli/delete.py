@@ -10,7 +10,6 @@ import typer
 
 from registry_cleanup import api_commands
 from registry_cleanup.api_commands import ApiSettings
-from registry_cleanup.ci import CiContext
 from registry_cleanup.cli.options import (
     ApiUrlOption,
     CaFileOption,
@@ -30,10 +29,18 @@ from registry_cleanup.cli.options import (
     read_password,
     stderr_line,
 )
-from registry_cleanup.deletion import DeleteRequest, delete_tag, explain_failure, parse_digest
+from registry_cleanup.domain.ci import CiContext
+from registry_cleanup.domain.refs import ImageRef
+from registry_cleanup.domain.safety import ProtectionRules
+from registry_cleanup.engine.deletion import (
+    DeleteRequest,
+    delete_tag,
+    explain_failure,
+    parse_digest,
+)
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.refs import ImageRef
-from registry_cleanup.regctl import (
+from registry_cleanup.output.report import Outcome, Status, delete_document, write_document
+from registry_cleanup.registry.regctl import (
     DEFAULT_TIMEOUT_SECONDS,
     HostSettings,
     RegctlError,
@@ -42,8 +49,6 @@ from registry_cleanup.regctl import (
     check_ca_file,
     tls_notice,
 )
-from registry_cleanup.report import Outcome, Status, delete_document, write_document
-from registry_cleanup.safety import ProtectionRules
 
 EPILOG = """\
 Examples:

@@ -37,8 +37,8 @@ def bulk_delete(
     GitLab answers 202 and works asynchronously; it never deletes 'latest'. It accepts one
     bulk delete per repository per hour and answers 400 to the next; this command says so.
     """
-    from registry_cleanup.durations import parse_duration
-    from registry_cleanup.safety import compile_pattern
+    from registry_cleanup.domain.durations import parse_duration
+    from registry_cleanup.domain.safety import compile_pattern
 
     compile_pattern(name_regex_delete, option="--name-regex-delete")
     if name_regex_keep is not None:

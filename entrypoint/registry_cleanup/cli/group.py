@@ -67,8 +67,8 @@ def group_pipeline(
     ] = None,
 ) -> None:
     """Write the child pipeline that sweeps each project of a group in its own job."""
-    from registry_cleanup.group_pipeline import ChildPipelineSettings
-    from registry_cleanup.group_sweep import ProjectSelection
+    from registry_cleanup.engine.group_pipeline import ChildPipelineSettings
+    from registry_cleanup.engine.group_sweep import ProjectSelection
 
     selection = ProjectSelection(
         subgroups, tuple(include_project or ()), tuple(exclude_project or ())

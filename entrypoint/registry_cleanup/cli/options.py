@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
+from registry_cleanup.domain.refs import REGISTRY_PATTERN
 from registry_cleanup.errors import InputError
-from registry_cleanup.refs import REGISTRY_PATTERN
-from registry_cleanup.regctl import TlsMode
+from registry_cleanup.registry.regctl import TlsMode
 
 PROG = "registry-cleanup"
 

@@ -22,18 +22,8 @@ from registry_cleanup.cli.options import (
     read_password,
     stderr_line,
 )
-from registry_cleanup.deletion import explain_failure
-from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
-from registry_cleanup.regctl import (
-    DEFAULT_TIMEOUT_SECONDS,
-    HostSettings,
-    RegctlError,
-    RegctlSession,
-    TlsMode,
-    check_ca_file,
-    tls_notice,
-)
-from registry_cleanup.restore import (
+from registry_cleanup.engine.deletion import explain_failure
+from registry_cleanup.engine.restore import (
     RestoreOutcome,
     RestoreStatus,
     as_document,
@@ -41,6 +31,16 @@ from registry_cleanup.restore import (
     restore_one,
     select,
     summary,
+)
+from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
+from registry_cleanup.registry.regctl import (
+    DEFAULT_TIMEOUT_SECONDS,
+    HostSettings,
+    RegctlError,
+    RegctlSession,
+    TlsMode,
+    check_ca_file,
+    tls_notice,
 )
 
 EPILOG = """\

@@ -27,14 +27,14 @@ from registry_cleanup.cli.options import (
 )
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.pool import DEFAULT_CONCURRENCY, DEFAULT_REGCTL_CONCURRENCY, MAX_CONCURRENCY
-from registry_cleanup.regctl import TlsMode
+from registry_cleanup.registry.regctl import TlsMode
 
 # How old a plan --apply still accepts (the issue: a week).
 DEFAULT_MAX_PLAN_AGE = "7d"
 
 if TYPE_CHECKING:
-    from registry_cleanup.group_sweep import ProjectSelection
-    from registry_cleanup.sweep import SweepOptions
+    from registry_cleanup.engine.group_sweep import ProjectSelection
+    from registry_cleanup.engine.sweep import SweepOptions
 
 EPILOG = """\
 Examples:
@@ -224,10 +224,10 @@ def sweep(
     of their image. GitLab's protected container tag rules are matched as GitLab does
     (anywhere in the tag); --protect, --include and --exclude match the whole tag.
     """
-    from registry_cleanup.durations import parse_count, parse_duration
-    from registry_cleanup.group_sweep import ProjectSelection
-    from registry_cleanup.sweep import SweepOptions
-    from registry_cleanup.sweep_report import write_failure_report
+    from registry_cleanup.domain.durations import parse_count, parse_duration
+    from registry_cleanup.engine.group_sweep import ProjectSelection
+    from registry_cleanup.engine.sweep import SweepOptions
+    from registry_cleanup.output.sweep_table import write_failure_report
 
     settings = ApiSettings(api_url, project)
     # The registry login serves deletes with --via registry, and in any case reads what

@@ -21,8 +21,8 @@ import gitlab
 import requests
 
 from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.gitlab.rate_limit import RateLimitedSession
 from registry_cleanup.pool import MAX_CONCURRENCY
-from registry_cleanup.rate_limit import RateLimitedSession
 
 TOKEN_ENV = "GITLAB_TOKEN"  # noqa: S105 (a variable name, not a secret)
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"  # noqa: S105

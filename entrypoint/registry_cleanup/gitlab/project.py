@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from registry_cleanup.domain.safety import GitLabTagRule
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab.client import (
     DEFAULT_MAX_RETRIES,
@@ -20,7 +21,6 @@ from registry_cleanup.gitlab.refs import Refs
 from registry_cleanup.gitlab.registry import RegistryRepositories, Repository, TagDetail
 from registry_cleanup.gitlab.settings import ProjectSettings
 from registry_cleanup.gitlab.tag_pages import TagPages
-from registry_cleanup.safety import GitLabTagRule
 
 
 class GitLabApi:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gitlab
 
+from registry_cleanup.domain.safety import ACCESS_LEVELS, GitLabTagRule
 from registry_cleanup.gitlab.client import PER_PAGE, GitLabApiError, GitLabClient, Role
-from registry_cleanup.safety import ACCESS_LEVELS, GitLabTagRule
 
 
 def protected_tag_rules(

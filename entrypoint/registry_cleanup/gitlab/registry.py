@@ -11,6 +11,7 @@ from typing import Any
 
 from gitlab.v4.objects import ProjectRegistryRepository
 
+from registry_cleanup.domain.safety import gitlab_whole_tag
 from registry_cleanup.gitlab.client import (
     PER_PAGE,
     GitLabApiError,
@@ -20,7 +21,6 @@ from registry_cleanup.gitlab.client import (
     parse_time,
 )
 from registry_cleanup.pool import run_bounded
-from registry_cleanup.safety import gitlab_whole_tag
 
 # python-gitlab's backoff for transient errors: 0.1 s, doubled each time.
 TAG_RETRY_BACKOFF = 0.1

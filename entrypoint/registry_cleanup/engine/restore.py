@@ -20,10 +20,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from registry_cleanup.deletion import DIGEST_PATTERN
+from registry_cleanup.domain.refs import ImageRef, parse_image_ref, with_tag
+from registry_cleanup.engine.deletion import DIGEST_PATTERN
 from registry_cleanup.errors import InputError
-from registry_cleanup.refs import ImageRef, parse_image_ref, with_tag
-from registry_cleanup.report import Status
+from registry_cleanup.output.report import Status
 
 REPORT_HINT = "pass a sweep report, a 'delete --report' file or the output of 'delete --json'"
 
@@ -212,7 +212,7 @@ def summary(outcomes: Sequence[RestoreOutcome]) -> dict[str, int]:
 
 
 def as_document(outcomes: Sequence[RestoreOutcome], *, dry_run: bool) -> dict[str, Any]:
-    from registry_cleanup.report import REPORT_VERSION, now_iso
+    from registry_cleanup.output.report import REPORT_VERSION, now_iso
 
     return {
         "version": REPORT_VERSION,

@@ -27,19 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from registry_cleanup.api_store import ApiTagStore
-from registry_cleanup.deletion import DELETED, DeleteRequest, TagStore, delete_tag, repushed
-from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.gitlab import (
-    GitLabApi,
-    GitLabApiError,
-    NotFoundError,
-    Repository,
-    TagDetail,
-    TagPage,
-)
-from registry_cleanup.image_age import ImageReader, RegistryImage
-from registry_cleanup.plan import (
+from registry_cleanup.domain.image_age import ImageReader, RegistryImage
+from registry_cleanup.domain.plan import (
     AGE_UNKNOWN,
     DIGEST_UNKNOWN,
     Action,
@@ -50,11 +39,8 @@ from registry_cleanup.plan import (
     orphans,
     plan,
 )
-from registry_cleanup.pool import DEFAULT_CONCURRENCY, run_bounded
-from registry_cleanup.progress import Progress
-from registry_cleanup.refs import attached_subject, slugify, with_tag
-from registry_cleanup.report import Outcome, Status
-from registry_cleanup.safety import (
+from registry_cleanup.domain.refs import attached_subject, slugify, with_tag
+from registry_cleanup.domain.safety import (
     GitLabTagRule,
     ProtectionRules,
     TagPattern,
@@ -62,6 +48,20 @@ from registry_cleanup.safety import (
     rules_restricting,
     verdict,
 )
+from registry_cleanup.engine.deletion import DELETED, DeleteRequest, TagStore, delete_tag, repushed
+from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.gitlab import (
+    GitLabApi,
+    GitLabApiError,
+    NotFoundError,
+    Repository,
+    TagDetail,
+    TagPage,
+)
+from registry_cleanup.gitlab.tag_store import ApiTagStore
+from registry_cleanup.output.progress import Progress
+from registry_cleanup.output.report import Outcome, Status
+from registry_cleanup.pool import DEFAULT_CONCURRENCY, run_bounded
 
 KEPT = "kept"
 
@@ -223,7 +223,7 @@ class Sweep:
         self._options = options
         self._progress = progress
         self._now = now
-        # The registry, read for what GitLab cannot say of a tag (image_age.py); None without
+        # The registry, read for what GitLab cannot say of a tag (domain/image_age.py); None without
         # registry credentials.
         self._images = images
         # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession

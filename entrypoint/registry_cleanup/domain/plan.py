@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from registry_cleanup.refs import attached_subject, slugify
-from registry_cleanup.safety import ProtectionRules, TagPattern, gitlab_protects, verdict
+from registry_cleanup.domain.refs import attached_subject, slugify
+from registry_cleanup.domain.safety import ProtectionRules, TagPattern, gitlab_protects, verdict
 
 # Guard: a branch list this much smaller than the tags it orphans looks broken.
 GUARD_RATIO = 10
 GUARD_MINIMUM_ORPHANS = 10
 ORPHAN_REASON = "no branch or git tag has this slug"
 AGE_UNKNOWN = "creation time unknown, and an age rule applies"
-# A tag is deleted only at a digest read before the ref lists that orphaned it (sweep.py).
+# A tag is deleted only at a digest read before the ref lists that orphaned it (engine/sweep.py).
 DIGEST_UNKNOWN = (
     "no branch or git tag has this slug, but GitLab gave no digest for it before the ref lists "
     "were read; kept until a run that knows it"

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry_cleanup.engine.group_sweep import GroupProject
 from registry_cleanup.errors import InputError
-from registry_cleanup.group_sweep import GroupProject
 
 REPORTS_DIRECTORY = "registry-cleanup-reports"
 GROUP_REPORT = "registry-cleanup-group-sweep.json"

@@ -108,7 +108,7 @@ def human_size(size: int | None) -> str:
 
 
 def render(document: Mapping[str, Any], *, sizes: Mapping[str, int | None] | None = None) -> str:
-    """The page for a sweep report document (sweep_report.as_document), a plan or an apply."""
+    """The page for a sweep report document (output.sweep_table.as_document), a plan or an apply."""
     kind = str(document.get("kind", "sweep"))
     dry_run_sweep = kind == "sweep" and document.get("dry_run")
     title = "dry run" if dry_run_sweep else _TITLES.get(kind, kind)
@@ -142,7 +142,7 @@ def render(document: Mapping[str, Any], *, sizes: Mapping[str, int | None] | Non
 
 
 def write_html(path: Path, document: Mapping[str, Any], sizes: Mapping[str, int | None]) -> None:
-    from registry_cleanup.report import write_text
+    from registry_cleanup.output.report import write_text
 
     write_text(path, render(document, sizes=sizes))
 

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from registry_cleanup.engine.group_sweep import GroupSweepResult, ProjectOutcome, empty_summary
 from registry_cleanup.errors import InputError
-from registry_cleanup.group_sweep import GroupSweepResult, ProjectOutcome, empty_summary
-from registry_cleanup.report import REPORT_VERSION, print_tag_table
-from registry_cleanup.sweep_report import as_document as project_document
+from registry_cleanup.output.report import REPORT_VERSION, print_tag_table
+from registry_cleanup.output.sweep_table import as_document as project_document
 
 GROUP_REPORT_KIND = "group-sweep"
 

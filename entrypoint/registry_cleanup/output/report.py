@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from registry_cleanup.refs import ImageRef
+from registry_cleanup.domain.refs import ImageRef
 
 
 class Status(StrEnum):

@@ -14,16 +14,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from registry_cleanup.deletion import TagStore
+from registry_cleanup.domain.image_age import ImageReader
+from registry_cleanup.domain.plan import Action, Decision
+from registry_cleanup.domain.refs import slugify
+from registry_cleanup.domain.safety import ProtectionRules
+from registry_cleanup.engine.deletion import TagStore
+from registry_cleanup.engine.plan_file import Plan, PlannedTag
+from registry_cleanup.engine.sweep import KEPT, Sweep, SweepEntry, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
-from registry_cleanup.image_age import ImageReader
-from registry_cleanup.plan import Action, Decision
-from registry_cleanup.plan_file import Plan, PlannedTag
-from registry_cleanup.progress import Progress
-from registry_cleanup.refs import slugify
-from registry_cleanup.report import Status
-from registry_cleanup.safety import ProtectionRules
-from registry_cleanup.sweep import KEPT, Sweep, SweepEntry, SweepResult
+from registry_cleanup.output.progress import Progress
+from registry_cleanup.output.report import Status
 
 CHANGED = "changed since the plan"
 # What the dry run that made the plan appended to each planned deletion's reason.

@@ -9,11 +9,11 @@ the error contract ``delete_tag`` expects from every store.
 
 from __future__ import annotations
 
+from registry_cleanup.domain.image_age import ImageReader
+from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.errors import CleanupError
 from registry_cleanup.gitlab import GitLabApi, GitLabApiError, Repository
-from registry_cleanup.image_age import ImageReader
-from registry_cleanup.refs import ImageRef
-from registry_cleanup.regctl import Failure, RegctlError
+from registry_cleanup.registry.regctl import Failure, RegctlError
 
 PROTECTED_TAG_MESSAGE = "cannot delete protected tag"
 
@@ -28,7 +28,7 @@ class ApiTagStore:
     ) -> None:
         self._api = api
         self._repository = repository
-        # The registry, for tags GitLab cannot read (image_age.py); None without credentials.
+        # The registry, for tags GitLab cannot read (domain/image_age.py); None without credentials.
         self._images = images
         # Set when GitLab refused the delete because of a protected container tag rule.
         self.refused_as_protected = False

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from registry_cleanup import __version__
-from registry_cleanup.report import REPORT_VERSION, now_iso, print_tag_table, write_document
-from registry_cleanup.sweep import SweepResult
+from registry_cleanup.engine.sweep import SweepResult
+from registry_cleanup.output.report import REPORT_VERSION, now_iso, print_tag_table, write_document
 
 
 def as_document(result: SweepResult) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from registry_cleanup.domain.refs import ImageRef
+from registry_cleanup.domain.safety import ProtectionRules, verdict
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.refs import ImageRef
-from registry_cleanup.regctl import Failure, RegctlError
-from registry_cleanup.report import Outcome, Status
-from registry_cleanup.safety import ProtectionRules, verdict
+from registry_cleanup.output.report import Outcome, Status
+from registry_cleanup.registry.regctl import Failure, RegctlError
 
 DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 

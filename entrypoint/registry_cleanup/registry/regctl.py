@@ -20,9 +20,9 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
+from registry_cleanup.domain.image_age import RegistryImage, image_age, parse_created
+from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.image_age import RegistryImage, image_age, parse_created
-from registry_cleanup.refs import ImageRef
 
 REGCTL_BINARY_ENV = "REGISTRY_CLEANUP_REGCTL"
 # Variables that would let regctl read credentials or settings other than ours.
@@ -351,7 +351,7 @@ class RegctlSession:
         return value if isinstance(value, str) else None
 
     def image(self, ref: ImageRef) -> RegistryImage | None:
-        """The tag's digest and its newest platform image's creation time (image_age.py), or
+        """The tag's digest and its newest platform image's creation time (domain/image_age.py), or
         None when the registry does not have the tag. Configs are read once per digest."""
         body = self.manifest(ref)
         if body is None:

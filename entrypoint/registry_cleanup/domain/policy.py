@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from registry_cleanup.domain.safety import gitlab_whole_tag
 from registry_cleanup.errors import InputError
-from registry_cleanup.safety import gitlab_whole_tag
 
 CADENCES = ("1d", "7d", "14d", "1month", "3month")
 KEEP_N = (1, 5, 10, 25, 50, 100)

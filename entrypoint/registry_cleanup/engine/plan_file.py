@@ -6,7 +6,7 @@ version, and with which options. ``--apply`` refuses (exit 2, nothing deleted) a
 instance or project, or one older than ``--max-plan-age``: the person who reviewed it reviewed
 that registry at that time, not this one now.
 
-Pure: building, parsing and checking take and return values; sweep_apply.py acts on them.
+Pure: building, parsing and checking take and return values; engine/apply.py acts on them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from registry_cleanup.engine.sweep import SweepOptions
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab import Repository, base_url
-from registry_cleanup.sweep import SweepOptions
 
 PLAN_KIND = "plan"
 PLAN_VERSION = 1
@@ -58,7 +58,8 @@ def plan_document(
     options: SweepOptions,
     created_at: datetime,
 ) -> dict[str, Any]:
-    """The dry run's report (``sweep_report.as_document``) with what binds it to its origin."""
+    """The dry run's report (``output.sweep_table.as_document``) and what binds it to its
+    origin."""
     return {
         **report,
         "kind": PLAN_KIND,

@@ -11,7 +11,7 @@ config. An image is as old as its newest platform image. Attestation manifests a
 platform images: buildx marks them with the platform ``unknown/unknown`` and the annotation
 ``vnd.docker.reference.type: attestation-manifest``.
 
-The parsing here is pure; ``registry_cleanup.regctl`` fetches.
+The parsing here is pure; ``registry_cleanup.registry.regctl`` fetches.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from registry_cleanup.refs import ImageRef
+from registry_cleanup.domain.refs import ImageRef
 
 INDEX_TYPES = frozenset(
     {

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from registry_cleanup.domain.refs import ImageRef, parse_image_ref, slugify, with_tag
 from registry_cleanup.errors import InputError
-from registry_cleanup.refs import ImageRef, parse_image_ref, slugify, with_tag
 
 
 @dataclass(frozen=True)

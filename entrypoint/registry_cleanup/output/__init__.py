@@ -1,0 +1,6 @@
+"""What a run shows and keeps: lines, tables, JSON, report files, the page, progress.
+
+It reads the engine's results; nothing below it imports it.
+"""
+
+__all__ = ["group_report", "page", "progress", "report", "sweep_table"]
