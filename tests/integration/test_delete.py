@@ -361,3 +361,33 @@ def test_private_regctl_config_is_removed_after_the_run(
     env = branch_env(registry, "feature-login", TMPDIR=str(scratch))
     assert run_cli("delete", env=env).returncode == 0
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("via", ["registry", "api"])
+def test_a_delete_that_cannot_reach_its_backend_still_reports(
+    run_cli: RunCli, tmp_path: Path, via: str
+) -> None:
+    """One output for both ways in: with the registry (or GitLab) unreachable, --json prints
+    the failed outcome and --report keeps it, as a stop job's artifact. `delete --via api`
+    used to exit with neither."""
+    report = tmp_path / "delete.json"
+    env = {
+        "CI_REGISTRY_IMAGE": "127.0.0.1:9/group/app",
+        "CI_COMMIT_REF_NAME": "feature",
+        "REGISTRY_CLEANUP_TLS": "disabled",
+        "CI_API_V4_URL": "http://127.0.0.1:9/api/v4",
+        "CI_PROJECT_ID": "42",
+        "CI_JOB_TOKEN": "job-token-for-nothing",
+    }
+    result = run_cli("delete", "--via", via, "--json", "--report", str(report), env=env)
+
+    assert result.returncode == 1, result.stderr
+    shown = json.loads(result.stdout)
+    assert (shown["ref"], shown["status"]) == ("127.0.0.1:9/group/app:feature", "failed")
+    assert len(result.stderr.splitlines()) == 1
+    assert shown["reason"] in result.stderr
+    kept = json.loads(report.read_text())
+    assert kept["kind"] == "delete"
+    assert [(t["tag"], t["status"], t["reason"]) for t in kept["tags"]] == [
+        ("feature", "failed", shown["reason"])
+    ]

@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 
 from registry_cleanup import __version__
-from registry_cleanup.cli.options import PROG, stderr_line
 from registry_cleanup.errors import EXIT_INPUT_ERROR, CleanupError, InputError
+from registry_cleanup.output.shown import PROG, stderr_line
 
 # Commands whose module alone is imported when they are the one asked for (python -X importtime:
 # the other command modules cost about 40-60 ms of each `delete`).

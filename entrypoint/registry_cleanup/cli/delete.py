@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from registry_cleanup import api_commands
-from registry_cleanup.api_commands import ApiSettings
+from registry_cleanup.cli import connect
 from registry_cleanup.cli.options import (
     ApiUrlOption,
     CaFileOption,
@@ -27,10 +26,8 @@ from registry_cleanup.cli.options import (
     ViaOption,
     check_login_host,
     read_password,
-    stderr_line,
 )
 from registry_cleanup.domain.ci import CiContext
-from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.domain.safety import ProtectionRules
 from registry_cleanup.engine.deletion import (
     DeleteRequest,
@@ -38,16 +35,14 @@ from registry_cleanup.engine.deletion import (
     explain_failure,
     parse_digest,
 )
+from registry_cleanup.engine.outcome import Outcome, failed_outcome
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.output.report import Outcome, Status, delete_document, write_document
+from registry_cleanup.output.shown import Output, stderr_line
 from registry_cleanup.registry.regctl import (
     DEFAULT_TIMEOUT_SECONDS,
     HostSettings,
-    RegctlError,
-    RegctlSession,
     TlsMode,
     check_ca_file,
-    tls_notice,
 )
 
 EPILOG = """\
@@ -149,77 +144,41 @@ def delete(
         dry_run=dry_run,
         default_branch_pipeline=ci.default_branch if ci.is_default_branch_pipeline() else None,
     )
-    if via is Via.api:
-        raise typer.Exit(
-            api_commands.run_delete_via_api(
-                ApiSettings(api_url, project),
-                request,
-                json_output,
-                report=report,
-                # For a tag GitLab cannot read (an image index without its metadata database).
-                reads=api_commands.RegistryLogin.from_env(tls),
-            )
-        )
-    log = stderr_line if verbose else None
-    emit = _Emitter(json_output, target, report=report, dry_run=dry_run)
-    notice = tls_notice(target.registry, tls)
-    if notice is not None:
-        stderr_line(notice)
+    output = Output(json_output, report=report)
     try:
-        with RegctlSession(
-            use_docker_config=docker_config, log=log, timeout=timeout, notice=stderr_line
-        ) as session:
-            session.configure_host(target.registry, HostSettings(tls=tls, ca_file=ca_file))
-            if username and password and login_host:
-                session.login(login_host, username, password)
-            outcome = delete_tag(request, session)
-    except RegctlError as error:
-        emit.failure(explain_failure(error))
+        if via is Via.api:
+            outcome = _through_api(request, api_url, project, tls)
+        else:
+            login = (
+                (login_host, username, password) if username and password and login_host else None
+            )
+            with connect.regctl_session(
+                target.registry,
+                HostSettings(tls=tls, ca_file=ca_file),
+                login=login,
+                use_docker_config=docker_config,
+                timeout=timeout,
+                log=stderr_line if verbose else None,
+            ) as session:
+                outcome = delete_tag(request, session)
     except InputError:
         raise  # exit 2 in main(), like every other input error
     except CleanupError as error:
-        emit.failure(str(error))
-    emit.outcome(outcome)
+        # GitLab or the registry could not be asked: a failed outcome all the same, so the
+        # report and the JSON are written whichever way the delete went.
+        outcome = failed_outcome(target, explain_failure(error))
+    raise typer.Exit(output.show_delete(outcome, target, dry_run=dry_run))
 
 
-class _Emitter:
-    """Prints one outcome the way the user asked, then ends the process with its exit code."""
+def _through_api(
+    request: DeleteRequest, api_url: str | None, project: str | None, tls: TlsMode
+) -> Outcome:
+    """deletion.delete_tag's steps over GitLab's single-tag endpoint."""
+    from registry_cleanup.gitlab.tag_store import ApiTagStore
 
-    def __init__(
-        self, json_output: bool, target: ImageRef, *, report: Path | None, dry_run: bool
-    ) -> None:
-        self._json = json_output
-        self._target = target
-        self._report = report
-        self._dry_run = dry_run
-
-    def outcome(self, outcome: Outcome) -> NoReturn:
-        self._write_report(outcome)
-        if self._json:
-            typer.echo(outcome.as_json())
-        elif not outcome.status.is_failure:
-            typer.echo(outcome.as_line())
-        if outcome.status.is_failure:
-            stderr_line(outcome.reason)
-            raise typer.Exit(1)
-        raise typer.Exit(0)
-
-    def _write_report(self, outcome: Outcome) -> None:
-        # Written before anything is printed, so a failed job still leaves its artifact.
-        if self._report is not None:
-            document = delete_document(outcome, self._target, dry_run=self._dry_run)
-            write_document(self._report, document)
-
-    def failure(self, message: str) -> NoReturn:
-        failed = Outcome(
-            ref=str(self._target),
-            tag=self._target.tag,
-            digest=None,
-            status=Status.failed,
-            reason=message,
-        )
-        self._write_report(failed)
-        if self._json:
-            typer.echo(failed.as_json())
-        stderr_line(message)
-        raise typer.Exit(1)
+    api = connect.project_api(api_url, project)
+    repository = connect.find_repository(api, request.target.repository_ref)
+    # For a tag GitLab cannot read (an image index without its metadata database).
+    reads = connect.RegistryLogin.from_env(tls)
+    with connect.registry_access(None, reads) as access:
+        return delete_tag(request, ApiTagStore(api, repository, images=access.images))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
-from registry_cleanup import api_commands
-from registry_cleanup.api_commands import ApiSettings
+from registry_cleanup.cli import connect
 from registry_cleanup.cli.options import ApiUrlOption, JsonOption, ProjectOption, RepositoryOption
+from registry_cleanup.errors import EXIT_FAILURE, InputError
+from registry_cleanup.output.shown import Output, stderr_line
 
 
 def bulk_delete(
@@ -45,16 +47,33 @@ def bulk_delete(
         compile_pattern(name_regex_keep, option="--name-regex-keep")
     if older_than is not None:
         parse_duration(older_than, option="--older-than")
-    raise typer.Exit(
-        api_commands.run_bulk_delete(
-            ApiSettings(api_url, project),
-            repository,
+    from registry_cleanup.gitlab import GitLabApiError
+
+    api = connect.project_api(api_url, project)
+    found = connect.find_repository(api, repository)
+    try:
+        sent = api.registry.bulk_delete(
+            found,
             name_regex_delete=name_regex_delete,
             name_regex_keep=name_regex_keep,
             keep_n=keep_n,
             older_than=older_than,
         )
+    except GitLabApiError as error:
+        if error.status == 400 and "once an hour" in str(error):
+            stderr_line(
+                f"{error}. GitLab accepts one bulk delete per repository per hour; the "
+                "previous request is still within its hour. Try again later, or use "
+                "'registry-cleanup sweep --delete', which deletes tag by tag"
+            )
+            raise typer.Exit(EXIT_FAILURE) from None
+        raise
+    typer.echo(
+        f"scheduled: GitLab accepted the bulk delete for {found.location} (HTTP 202); "
+        "it runs in the background and never deletes 'latest'"
     )
+    # Exactly what GitLab received: the regexes grouped so they mean the whole tag there.
+    typer.echo(f"sent: {_sent_line(sent)}")
 
 
 def delete_repository(
@@ -64,9 +83,20 @@ def delete_repository(
     project: ProjectOption = None,
 ) -> None:
     """Delete a whole container repository and all its tags (Maintainer)."""
-    raise typer.Exit(
-        api_commands.run_delete_repository(ApiSettings(api_url, project), repository, yes)
-    )
+    api = connect.project_api(api_url, project)
+    found = connect.find_repository(api, repository)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(
+                f"deleting {found.location} and all its tags needs confirmation; "
+                "pass --yes (no terminal to ask at)"
+            )
+        question = f"Delete container repository {found.location} and ALL its tags?"
+        if not typer.confirm(question, default=False):
+            stderr_line("not confirmed; nothing was deleted")
+            raise typer.Exit(EXIT_FAILURE)
+    api.registry.delete(found)
+    typer.echo(f"scheduled: GitLab is deleting {found.location} (HTTP 202)")
 
 
 policy_app = typer.Typer(
@@ -82,7 +112,8 @@ def policy_show(
     json_output: JsonOption = False,
 ) -> None:
     """Print the cleanup policy (needs an access token; a job token cannot read projects)."""
-    raise typer.Exit(api_commands.run_policy_show(ApiSettings(api_url, project), json_output))
+    policy = connect.project_api(api_url, project).settings.policy()
+    raise typer.Exit(Output(json_output).show_mapping(policy))
 
 
 @policy_app.command("set")
@@ -122,6 +153,20 @@ def policy_set(
         "name_regex": name_regex,
         "name_regex_keep": name_regex_keep,
     }
-    raise typer.Exit(
-        api_commands.run_policy_set(ApiSettings(api_url, project), attributes, json_output)
-    )
+    from registry_cleanup.domain.policy import validate
+
+    changes = validate(attributes)
+    if not changes:
+        raise InputError("nothing to change; pass at least one of the policy options")
+    policy = connect.project_api(api_url, project).settings.set_policy(changes)
+    Output(json_output).show_mapping(policy)
+    regexes: dict[str, Any] = {
+        key: changes[key] for key in ("name_regex", "name_regex_keep") if key in changes
+    }
+    if regexes:
+        # On stderr, so that --json stays one document; the grouping is what GitLab stores.
+        stderr_line(f"sent: {_sent_line(regexes)}")
+
+
+def _sent_line(sent: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in sent.items())

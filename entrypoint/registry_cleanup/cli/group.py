@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from registry_cleanup import api_commands
+from registry_cleanup.cli import connect
 from registry_cleanup.cli.options import (
     ApiUrlOption,
     ExcludeProjectOption,
@@ -16,6 +16,8 @@ from registry_cleanup.cli.options import (
     JsonOption,
     SubgroupsOption,
 )
+from registry_cleanup.errors import InputError
+from registry_cleanup.output.shown import Output, stderr_line
 
 PIPELINE_EPILOG = """\
 Examples:
@@ -67,17 +69,25 @@ def group_pipeline(
     ] = None,
 ) -> None:
     """Write the child pipeline that sweeps each project of a group in its own job."""
-    from registry_cleanup.engine.group_pipeline import ChildPipelineSettings
-    from registry_cleanup.engine.group_sweep import ProjectSelection
+    from registry_cleanup.engine.group_pipeline import (
+        ChildPipelineSettings,
+        batches,
+        child_pipeline,
+    )
+    from registry_cleanup.engine.group_sweep import ProjectSelection, listed_projects
+    from registry_cleanup.output.report import write_document
 
     selection = ProjectSelection(
         subgroups, tuple(include_project or ()), tuple(exclude_project or ())
     )
     settings = ChildPipelineSettings(image=image or "", max_jobs=max_jobs)
-    raise typer.Exit(
-        api_commands.run_group_pipeline(
-            api_commands.GroupSettings(api_url, group), selection, settings, output
-        )
+    group_path, projects = listed_projects(connect.group_api(api_url, group), selection)
+    # JSON is YAML: GitLab reads it as the child pipeline, and the image needs no YAML library.
+    write_document(output, child_pipeline(group_path, projects, settings))
+    jobs = len(batches(projects, settings.max_jobs))
+    stderr_line(
+        f"group {group_path}: {len(projects)} projects with container repositories, "
+        f"{jobs} sweep jobs; child pipeline written to {output}"
     )
 
 
@@ -123,6 +133,9 @@ def merge_reports(
     json_output: JsonOption = False,
 ) -> None:
     """Merge per-project sweep reports into one group report; exit 1 if any project failed."""
-    raise typer.Exit(
-        api_commands.run_merge_reports(group, reports, list(expected or ()), report, json_output)
-    )
+    from registry_cleanup.output.group_report import merge_reports as merged
+
+    if not reports.is_dir():
+        raise InputError(f"--reports {reports} is not a directory")
+    document = merged(group, sorted(reports.glob("*.json")), list(expected or ()))
+    raise typer.Exit(Output(json_output, report=report).show_merged(document))

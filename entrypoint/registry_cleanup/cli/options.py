@@ -14,8 +14,6 @@ from registry_cleanup.domain.refs import REGISTRY_PATTERN
 from registry_cleanup.errors import InputError
 from registry_cleanup.registry.regctl import TlsMode
 
-PROG = "registry-cleanup"
-
 
 class Via(StrEnum):
     registry = "registry"
@@ -173,11 +171,6 @@ def read_password(from_stdin: bool, username: str | None) -> str | None:
     if password and not username:
         raise InputError("CI_REGISTRY_PASSWORD is set but CI_REGISTRY_USER is not")
     return password
-
-
-def stderr_line(message: str) -> None:
-    """One line on stderr, prefixed with the command's name, as every message we print."""
-    typer.echo(f"{PROG}: {message}", err=True)
 
 
 # -- a group's projects (sweep --group, group-pipeline) -----------------------------------

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from registry_cleanup.cli import connect
 from registry_cleanup.cli.options import (
     CaFileOption,
     DockerConfigOption,
@@ -20,7 +21,6 @@ from registry_cleanup.cli.options import (
     VerboseOption,
     check_login_host,
     read_password,
-    stderr_line,
 )
 from registry_cleanup.engine.deletion import explain_failure
 from registry_cleanup.engine.restore import (
@@ -33,14 +33,13 @@ from registry_cleanup.engine.restore import (
     summary,
 )
 from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
+from registry_cleanup.output.shown import stderr_line
 from registry_cleanup.registry.regctl import (
     DEFAULT_TIMEOUT_SECONDS,
     HostSettings,
     RegctlError,
-    RegctlSession,
     TlsMode,
     check_ca_file,
-    tls_notice,
 )
 
 EPILOG = """\
@@ -114,16 +113,15 @@ def restore(
         check_ca_file(ca_file)
     outcomes: list[RestoreOutcome] = []
     if wanted:
-        notice = tls_notice(hosts[0], tls)
-        if notice is not None:
-            stderr_line(notice)
-        log = stderr_line if verbose else None
-        with RegctlSession(
-            use_docker_config=docker_config, log=log, timeout=timeout, notice=stderr_line
+        login = (login_host, username, password) if username and password and login_host else None
+        with connect.regctl_session(
+            hosts[0],
+            HostSettings(tls=tls, ca_file=ca_file),
+            login=login,
+            use_docker_config=docker_config,
+            timeout=timeout,
+            log=stderr_line if verbose else None,
         ) as session:
-            session.configure_host(hosts[0], HostSettings(tls=tls, ca_file=ca_file))
-            if username and password and login_host:
-                session.login(login_host, username, password)
             for item in wanted:
                 try:
                     outcome = restore_one(item, session, dry_run=dry_run)

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from registry_cleanup import api_commands
-from registry_cleanup.api_commands import ApiSettings
+from registry_cleanup.cli import connect, scope
 from registry_cleanup.cli.options import (
     ApiUrlOption,
     ExcludeProjectOption,
@@ -26,6 +27,7 @@ from registry_cleanup.cli.options import (
     ViaOption,
 )
 from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.output.shown import Output
 from registry_cleanup.pool import DEFAULT_CONCURRENCY, DEFAULT_REGCTL_CONCURRENCY, MAX_CONCURRENCY
 from registry_cleanup.registry.regctl import TlsMode
 
@@ -34,7 +36,9 @@ DEFAULT_MAX_PLAN_AGE = "7d"
 
 if TYPE_CHECKING:
     from registry_cleanup.engine.group_sweep import ProjectSelection
-    from registry_cleanup.engine.sweep import SweepOptions
+    from registry_cleanup.engine.sweep import SweepOptions, SweepResult
+    from registry_cleanup.gitlab import GitLabApi
+    from registry_cleanup.output.progress import Progress
 
 EPILOG = """\
 Examples:
@@ -227,36 +231,23 @@ def sweep(
     from registry_cleanup.domain.durations import parse_count, parse_duration
     from registry_cleanup.engine.group_sweep import ProjectSelection
     from registry_cleanup.engine.sweep import SweepOptions
-    from registry_cleanup.output.sweep_table import write_failure_report
 
-    settings = ApiSettings(api_url, project)
     # The registry login serves deletes with --via registry, and in any case reads what
     # GitLab cannot say of a tag (an image index's age and digest) where credentials are set.
-    reads = api_commands.RegistryLogin.from_env(tls)
-    registry = reads if via is Via.registry else None
+    reads = connect.RegistryLogin.from_env(tls)
+    deletes = reads if via is Via.registry else None
+    output = Output(json_output, report=report, page=html)
     if plan_out is not None and not dry_run:
         raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
-    scoped_group = _scope_group(context, group)
+    scoped_group = scope.group_of(context, group)
     if scoped_group is not None and (plan_out or apply or html):
         raise InputError("--plan-out, --apply and --html take one project; drop --group")
     if apply is not None:
         if plan_out is not None:
             raise InputError("--apply and --plan-out cannot be combined; plan first, then apply")
         # The plan's own options decide; its deletions were the dry run that was reviewed.
-        raise typer.Exit(
-            api_commands.run_apply(
-                settings,
-                apply,
-                max_age=max_plan_age,
-                trust_branch_list=trust_branch_list,
-                concurrency=concurrency,
-                json_output=json_output,
-                report=report,
-                registry=registry,
-                reads=reads,
-                html=html,
-            )
-        )
+        run = _Run(api_url, project, deletes, reads, output)
+        raise typer.Exit(run.apply(apply, max_plan_age, trust_branch_list, concurrency))
 
     options = SweepOptions(
         repositories=tuple(repository or ()),
@@ -268,97 +259,122 @@ def sweep(
         keep_n=parse_count(keep_n, option="--keep-n") if keep_n else None,
         older_than=parse_duration(older_than, option="--older-than") if older_than else None,
         min_age=parse_duration(min_age, option="--min-age"),
-        default_branch=_own_default_branch(context, default_branch, project, group),
+        default_branch=scope.own_default_branch(context, default_branch, project, group),
         delete=not dry_run,
         trust_branch_list=trust_branch_list,
         concurrency=concurrency
         or (DEFAULT_REGCTL_CONCURRENCY if via is Via.registry else DEFAULT_CONCURRENCY),
         record_digests=plan_out is not None,
     )
+    run = _Run(api_url, project, deletes, reads, output)
     if scoped_group is not None:
-        raise typer.Exit(
-            _group_sweep(
-                context,
-                api_commands.GroupSettings(api_url, scoped_group),
-                options,
-                ProjectSelection(
-                    subgroups, tuple(include_project or ()), tuple(exclude_project or ())
-                ),
-                json_output=json_output,
-                report=report,
-                registry=registry,
-                reads=reads,
+        scope.refuse_project_options(context)
+        selection = ProjectSelection(
+            subgroups, tuple(include_project or ()), tuple(exclude_project or ())
+        )
+        raise typer.Exit(run.group(scoped_group, selection, options))
+    raise typer.Exit(run.project(options, plan_out))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Where a sweep runs and how it is shown: each method connects, makes one call into the
+    engine and hands its result to the output."""
+
+    api_url: str | None
+    project_ref: str | None
+    deletes: connect.RegistryLogin | None
+    reads: connect.RegistryLogin
+    output: Output
+
+    def project(self, options: SweepOptions, plan_out: Path | None) -> int:
+        from datetime import UTC, datetime
+
+        from registry_cleanup.engine.plan_file import instance_of, plan_document
+        from registry_cleanup.engine.sweep import Sweep
+        from registry_cleanup.output.report import write_document
+        from registry_cleanup.output.sweep_table import as_document, write_failure_report
+
+        # The plan's time is when its listing began: its age counts from what it saw.
+        started = datetime.now(UTC).replace(microsecond=0)
+        try:
+            api = connect.project_api(self.api_url, self.project_ref)
+            with connect.registry_access(self.deletes, self.reads) as access:
+                result = Sweep(
+                    api, options, _progress(), store_for=access.store_for, images=access.images
+                ).run()
+        except CleanupError as error:
+            if self.output.report is not None and not isinstance(error, InputError):
+                # The group's child jobs merge these reports: a project that could not be
+                # read is named there with the reason, not just missing.
+                write_failure_report(
+                    self.output.report, self.project_ref or "", not options.delete, str(error)
+                )
+            raise
+        plan = None
+        if plan_out is not None:
+            plan = plan_document(
+                as_document(result),
+                instance=instance_of(self.api_url or ""),
+                project=self.project_ref or "",
+                repositories=result.repositories,
+                options=options,
+                created_at=started,
             )
-        )
-    try:
-        code = api_commands.run_sweep(
-            settings,
-            options,
-            json_output=json_output,
-            report=report,
-            registry=registry,
-            reads=reads,
-            plan_out=plan_out,
-            html=html,
-        )
-    except CleanupError as error:
-        if report is not None and not isinstance(error, InputError) and project:
-            # The group's child jobs merge these reports: a project that could not be read
-            # is named there with the reason, not just missing.
-            write_failure_report(report, project, not options.delete, str(error))
-        raise
-    raise typer.Exit(code)
+            write_document(plan_out, plan)
+        return self.output.show_sweep(result, document=plan, sizes=_sizes(api, result))
+
+    def apply(
+        self, plan_path: Path, max_age: str, trust_branch_list: bool, concurrency: int | None
+    ) -> int:
+        from registry_cleanup.engine.apply import apply_plan_file
+        from registry_cleanup.engine.plan_file import instance_of
+        from registry_cleanup.output.sweep_table import applied_document
+
+        api = connect.project_api(self.api_url, self.project_ref)
+        with connect.registry_access(self.deletes, self.reads) as access:
+            result, plan = apply_plan_file(
+                api,
+                plan_path,
+                _progress(),
+                instance=instance_of(self.api_url or ""),
+                max_age=max_age,
+                trust_branch_list=trust_branch_list,
+                concurrency=concurrency,
+                store_for=access.store_for,
+                images=access.images,
+            )
+        document = applied_document(result, plan_path, plan.created_at)
+        return self.output.show_sweep(result, document=document, sizes=_sizes(api, result))
+
+    def group(self, group: str, selection: ProjectSelection, options: SweepOptions) -> int:
+        from registry_cleanup.engine.group_sweep import GroupSweep, SilentProgress
+        from registry_cleanup.engine.sweep import Sweep
+
+        api = connect.group_api(self.api_url, group)
+        with connect.registry_access(self.deletes, self.reads) as access:
+            result = GroupSweep(
+                api,
+                selection,
+                options,
+                _progress(),
+                sweep_for=lambda project_api, opts: Sweep(
+                    project_api,
+                    opts,
+                    SilentProgress(),
+                    store_for=access.store_for,
+                    images=access.images,
+                ),
+            ).run()
+        return self.output.show_group(result)
 
 
-# -- group scope ------------------------------------------------------------------------------
+def _progress() -> Progress:
+    from registry_cleanup.output.progress import progress_for
+
+    return progress_for(sys.stderr, in_ci=connect.in_ci())
 
 
-def _from_command_line(context: typer.Context, name: str) -> bool:
-    source = context.get_parameter_source(name)
-    return source is not None and source.name == "COMMANDLINE"
-
-
-def _own_default_branch(
-    context: typer.Context, default_branch: str | None, project: str | None, group: str | None
-) -> str | None:
-    """CI_DEFAULT_BRANCH belongs to the pipeline's own project (CI_PROJECT_ID): it is no
-    default for another project, and with --group each project's comes from its branch list."""
-    if default_branch is None or _from_command_line(context, "default_branch"):
-        return default_branch
-    if group is not None:
-        return None
-    own = {os.environ.get("CI_PROJECT_ID"), os.environ.get("CI_PROJECT_PATH")}
-    if _from_command_line(context, "project") and project not in own:
-        return None
-    return default_branch
-
-
-def _scope_group(context: typer.Context, group: str | None) -> str | None:
-    """The group to sweep, if any. --project on the command line beats REGISTRY_CLEANUP_GROUP
-    from the environment (a child job sweeping one project of the group); the group-only
-    options without a group are refused rather than ignored."""
-    from_environment = group is not None and not _from_command_line(context, "group")
-    if from_environment and _from_command_line(context, "project"):
-        return None
-    if group is None:
-        for name, flag in (
-            ("subgroups", "--subgroups/--no-subgroups"),
-            ("include_project", "--include-project"),
-            ("exclude_project", "--exclude-project"),
-        ):
-            if _from_command_line(context, name):
-                raise InputError(f"{flag} picks projects of a group; it needs --group")
-    return group
-
-
-def _group_sweep(
-    context: typer.Context,
-    settings: api_commands.GroupSettings,
-    options: SweepOptions,
-    selection: ProjectSelection,
-    **output: Any,  # noqa: ANN401 (passed through to run_group_sweep)
-) -> int:
-    for name, flag in (("project", "--project"), ("repository", "--repository")):
-        if _from_command_line(context, name):
-            raise InputError(f"{flag} and --group cannot go together: pick one scope")
-    return api_commands.run_group_sweep(settings, selection, options, **output)
+def _sizes(api: GitLabApi, result: SweepResult) -> Callable[[], dict[str, int | None]]:
+    """Each repository's size as GitLab reports it, for the page (asked only if one is written)."""
+    return lambda: {repo.location: api.registry.size(repo) for repo in result.repositories}

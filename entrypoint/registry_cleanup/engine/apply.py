@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
+from registry_cleanup.domain.durations import parse_duration
 from registry_cleanup.domain.image_age import ImageReader
 from registry_cleanup.domain.plan import Action, Decision
 from registry_cleanup.domain.refs import slugify
 from registry_cleanup.domain.safety import ProtectionRules
 from registry_cleanup.engine.deletion import TagStore
-from registry_cleanup.engine.plan_file import Plan, PlannedTag
+from registry_cleanup.engine.outcome import Status
+from registry_cleanup.engine.plan_file import Plan, PlannedTag, check_plan, read_plan
 from registry_cleanup.engine.sweep import KEPT, Sweep, SweepEntry, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.output.progress import Progress
-from registry_cleanup.output.report import Status
 
 CHANGED = "changed since the plan"
 # What the dry run that made the plan appended to each planned deletion's reason.
@@ -131,3 +133,45 @@ def _gone(planned: PlannedTag) -> SweepEntry:
         digest=planned.digest,
         created_at=planned.created_at.isoformat() if planned.created_at else None,
     )
+
+
+def apply_plan_file(
+    api: GitLabApi,
+    plan_path: Path,
+    progress: Progress,
+    *,
+    instance: str,
+    max_age: str,
+    trust_branch_list: bool,
+    concurrency: int | None,
+    store_for: Callable[[Repository], TagStore] | None = None,
+    images: ImageReader | None = None,
+) -> tuple[SweepResult, Plan]:
+    """``sweep --apply``: check the plan against this instance, project and time, then apply.
+
+    The checks make no request: a plan for another instance or project, or too old, is refused
+    before GitLab is asked anything."""
+    limit = parse_duration(max_age, option="--max-plan-age")
+    plan = read_plan(plan_path)
+    check_plan(
+        plan,
+        instance=instance,
+        project=api.project_ref,
+        now=datetime.now(UTC),
+        max_age=limit,
+    )
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    result = apply_plan(
+        api,
+        plan,
+        progress,
+        now=now,
+        trust_branch_list=trust_branch_list,
+        concurrency=concurrency,
+        store_for=store_for,
+        images=images,
+    )
+    return result, plan

@@ -1,7 +1,9 @@
-"""Delete one tag safely: check protection, resolve, compare, delete, and undo a clobber.
+"""The one safe delete: check protection, resolve, compare with the planned digest, delete,
+and recover (a lost answer, regctl's clobbered placeholder, a dangling entry).
 
-The registry is reached through the small ``TagStore`` protocol so that the same steps serve
-regctl (the registry API) and, later, GitLab's REST API.
+Every path that deletes a tag goes through ``delete_tag``. The store is reached through the
+small ``TagStore`` protocol, so the same steps serve regctl (the registry API) and GitLab's
+REST tag endpoint; stores raise ``StoreError`` and nothing here knows either adapter.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import re
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from registry_cleanup.domain.plan import DIGEST_UNKNOWN
 from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.domain.safety import ProtectionRules, verdict
-from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.output.report import Outcome, Status
-from registry_cleanup.registry.regctl import Failure, RegctlError
+from registry_cleanup.engine.outcome import Outcome, Result
+from registry_cleanup.errors import CleanupError, Failure, InputError, StoreError
 
 DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -29,11 +31,40 @@ def parse_digest(text: str, *, option: str = "--expect-digest") -> str:
 
 
 class TagStore(Protocol):
+    """Where a tag lives: what it points at, and deleting it (raising ``StoreError``)."""
+
     def digest(self, ref: ImageRef) -> str | None: ...
-    def is_listed(self, ref: ImageRef) -> bool: ...
     def tag_rm(self, ref: ImageRef) -> None: ...
+
+
+@runtime_checkable
+class Repairable(TagStore, Protocol):
+    """A store whose delete can leave a tag half done, and which can point a tag back.
+
+    The registry API through regctl: a registry without the OCI tag delete makes regctl push a
+    placeholder and delete that, and distribution 2.8 can leave a tag entry whose manifest is
+    gone (listed, yet unresolvable). GitLab's tag endpoint does neither, so its store is not
+    repairable and the recovery below only looks at the tag again."""
+
+    def is_listed(self, ref: ImageRef) -> bool: ...
     def is_placeholder(self, ref: ImageRef) -> bool: ...
     def copy(self, source: str, target: ImageRef) -> None: ...
+
+
+def _listed(store: TagStore, ref: ImageRef) -> bool:
+    """Whether a tag the store cannot resolve is still listed (a dangling entry)."""
+    return isinstance(store, Repairable) and store.is_listed(ref)
+
+
+def _on_placeholder(store: TagStore, ref: ImageRef) -> bool:
+    return isinstance(store, Repairable) and store.is_placeholder(ref)
+
+
+def _point_back(store: TagStore, target: ImageRef, original: str) -> None:
+    # Reached only where _listed or _on_placeholder was true, so only for a Repairable store.
+    if not isinstance(store, Repairable):
+        raise CleanupError(f"{target} cannot be pointed back at {original} through this store")
+    store.copy(target.at_digest(original), target)
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,8 @@ class DeleteRequest:
     dry_run: bool = False
     # Set when the job itself runs for the default branch: nothing is deleted then.
     default_branch_pipeline: str | None = None
+    # A sweep's deletion: only at the digest its plan read, so none without one.
+    digest_required: bool = False
 
 
 def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
@@ -54,31 +87,33 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
     """
     target = request.target
 
-    def outcome(status: Status, reason: str, digest: str | None = None) -> Outcome:
-        return Outcome(ref=str(target), tag=target.tag, digest=digest, status=status, reason=reason)
+    def outcome(result: Result, reason: str, digest: str | None = None) -> Outcome:
+        return Outcome(ref=str(target), tag=target.tag, digest=digest, result=result, reason=reason)
 
+    if request.digest_required and request.expect_digest is None:
+        return outcome(Result.kept, DIGEST_UNKNOWN)
     if request.default_branch_pipeline is not None:
         return outcome(
-            Status.skipped,
+            Result.kept,
             f"this pipeline runs for the default branch {request.default_branch_pipeline!r}",
         )
     protection = verdict(target.tag, request.rules)
     if not protection.allowed:
-        return outcome(Status.skipped, protection.reason)
+        return outcome(Result.kept, protection.reason)
 
     original = store.digest(target)
     if original is None:
-        return outcome(Status.absent, "the tag does not exist; nothing to delete")
+        return outcome(Result.absent, "the tag does not exist; nothing to delete")
     # A tag still on regctl's placeholder (a delete killed midway) is ours to finish, whatever
     # digest was expected; any other digest means a newer pipeline pushed the tag.
     if (
         request.expect_digest is not None
         and original != request.expect_digest
-        and not store.is_placeholder(target)
+        and not _on_placeholder(store, target)
     ):
-        return outcome(Status.skipped, repushed(original, request.expect_digest), original)
+        return outcome(Result.changed, repushed(original, request.expect_digest), original)
     if request.dry_run:
-        return outcome(Status.would_delete, "dry run: nothing was changed", original)
+        return outcome(Result.would_delete, "dry run: nothing was changed", original)
 
     try:
         removed = _remove(store, target, original)
@@ -87,24 +122,27 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         # push and the placeholder's delete: point the tag back before going.
         _undo_after_interrupt(store, target, original)
         raise
-    except RegctlError as error:
+    except StoreError as error:
         try:
             after = _undo_clobber(store, target, original, error)
         except CleanupError as undo_error:
-            return outcome(Status.failed, str(undo_error), original)
+            return outcome(Result.failed, str(undo_error), original)
         if after is _After.gone:
             # The delete reached the registry but its answer was lost (reset, timeout).
             return outcome(
-                Status.deleted,
+                Result.deleted,
                 f"tag deleted (regctl reported an error, {error.failure}, but the tag is gone); "
                 "other tags on the same digest are untouched",
                 original,
             )
         restored = after is _After.restored
-        return outcome(Status.failed, _explain(error, target, original, restored), original)
+        why = _explain(error, target, original, restored)
+        if error.failure is Failure.protected and after is _After.kept:
+            return outcome(Result.refused_protected, why, original)
+        return outcome(Result.failed, why, original)
     if not removed:
-        return outcome(Status.absent, "the tag disappeared before it could be deleted", original)
-    return outcome(Status.deleted, DELETED, original)
+        return outcome(Result.absent, "the tag disappeared before it could be deleted", original)
+    return outcome(Result.deleted, DELETED, original)
 
 
 def repushed(current: str, expected: str) -> str:
@@ -130,13 +168,13 @@ def _remove(store: TagStore, target: ImageRef, original: str) -> bool:
     """
     try:
         store.tag_rm(target)
-    except RegctlError as error:
+    except StoreError as error:
         if error.failure is not Failure.not_found:
             raise
         if store.digest(target) is None:
-            if not store.is_listed(target):
+            if not _listed(store, target):
                 return False
-            store.copy(target.at_digest(original), target)
+            _point_back(store, target, original)
         store.tag_rm(target)
     return True
 
@@ -158,18 +196,18 @@ def _undo_clobber(
     store: TagStore,
     target: ImageRef,
     original: str,
-    error: RegctlError,
+    error: StoreError,
 ) -> _After:
     """regctl's fallback may have re-pointed the tag at its placeholder: point it back.
 
     A placeholder must not outlive us, so a registry that is briefly unreachable is retried.
     """
-    last: RegctlError | None = None
+    last: StoreError | None = None
     for delay in (0.0, *UNDO_RETRY_DELAYS):
         time.sleep(delay)
         try:
             return _undo_once(store, target, original, error)
-        except RegctlError as problem:
+        except StoreError as problem:
             last = problem
     raise CleanupError(
         f"{error}; then {target} could not be checked or restored to {original} ({last}): "
@@ -185,17 +223,17 @@ def _undo_after_interrupt(store: TagStore, target: ImageRef, original: str) -> N
 
 def _undo_once(store: TagStore, target: ImageRef, original: str, error: CleanupError) -> _After:
     current = store.digest(target)
-    if current is None and not store.is_listed(target):
+    if current is None and not _listed(store, target):
         return _After.gone
     if current == original:
         return _After.kept
-    if current is not None and not store.is_placeholder(target):
+    if current is not None and not _on_placeholder(store, target):
         # Someone pushed a new image to this tag meanwhile: theirs, not ours, to keep.
         raise CleanupError(
             f"{error}; meanwhile {target} was re-pushed ({current}) and was left as it is"
         )
     # On regctl's placeholder, or left dangling by the registry (see _remove): point it back.
-    store.copy(target.at_digest(original), target)
+    _point_back(store, target, original)
     if store.digest(target) != original:
         raise CleanupError(f"{error}; and {target} could not be restored to {original}")
     return _After.restored
@@ -225,11 +263,12 @@ _ADVICE: dict[Failure, str] = {
 }
 
 
-def _explain(error: RegctlError, target: ImageRef, original: str, restored: bool) -> str:
+def _explain(error: StoreError, target: ImageRef, original: str, restored: bool) -> str:
     failure = error.failure
-    if failure is Failure.unauthorized:
+    if failure in (Failure.unauthorized, Failure.protected):
         # The same credentials just read the tag, so they are valid: the registry answers 401
-        # (insufficient_scope) when a token may pull but not delete or push.
+        # (insufficient_scope) when a token may pull but not delete or push; GitLab answers 403
+        # for a tag its protected container tag rules cover.
         failure = Failure.denied
     advice = _ADVICE.get(failure, str(error))
     if restored:
@@ -239,7 +278,9 @@ def _explain(error: RegctlError, target: ImageRef, original: str, restored: bool
     return f"could not delete {target}: {advice}; {kept}"
 
 
-def explain_failure(error: RegctlError) -> str:
-    """A one-line message for a regctl failure outside a deletion (login, resolve)."""
+def explain_failure(error: CleanupError) -> str:
+    """A one-line message for a failure outside a deletion (login, resolve, GitLab's API)."""
+    if not isinstance(error, StoreError):
+        return str(error)
     advice = _ADVICE.get(error.failure)
     return f"{error}: {advice}" if advice else str(error)

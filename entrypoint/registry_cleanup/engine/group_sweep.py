@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from registry_cleanup.domain.safety import TagPattern, compile_pattern
+from registry_cleanup.engine.outcome import Status
 from registry_cleanup.engine.sweep import KEPT, Sweep, SweepOptions, SweepResult
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab import GitLabApi, GroupRepository
 from registry_cleanup.output.progress import Progress
-from registry_cleanup.output.report import Status
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from registry_cleanup.domain.refs import ImageRef, parse_image_ref, with_tag
 from registry_cleanup.engine.deletion import DIGEST_PATTERN
+from registry_cleanup.engine.outcome import Status
 from registry_cleanup.errors import InputError
-from registry_cleanup.output.report import Status
 
 REPORT_HINT = "pass a sweep report, a 'delete --report' file or the output of 'delete --json'"
 

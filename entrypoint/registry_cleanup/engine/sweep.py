@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from registry_cleanup.domain.image_age import ImageReader, RegistryImage
 from registry_cleanup.domain.plan import (
@@ -46,9 +47,10 @@ from registry_cleanup.domain.safety import (
     TagPattern,
     compile_pattern,
     rules_restricting,
-    verdict,
 )
-from registry_cleanup.engine.deletion import DELETED, DeleteRequest, TagStore, delete_tag, repushed
+from registry_cleanup.engine.deletion import DeleteRequest, TagStore, delete_tag
+from registry_cleanup.engine.outcome import Outcome, Result, Status, failed_outcome
+from registry_cleanup.engine.page_delete import PageDeletes, delete_page
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab import (
     GitLabApi,
@@ -60,7 +62,6 @@ from registry_cleanup.gitlab import (
 )
 from registry_cleanup.gitlab.tag_store import ApiTagStore
 from registry_cleanup.output.progress import Progress
-from registry_cleanup.output.report import Outcome, Status
 from registry_cleanup.pool import DEFAULT_CONCURRENCY, run_bounded
 
 KEPT = "kept"
@@ -231,9 +232,6 @@ class Sweep:
         self._store_for = store_for or (
             lambda repository: ApiTagStore(api, repository, images=images)
         )
-        # Through GitLab's API, tags listed by GraphQL are deleted 20 at a time (one page read
-        # again, one mutation); see _delete_page.
-        self._by_page = store_for is None
         self._pages: dict[int, list[TagPage]] = {}
 
     def run(self) -> SweepResult:
@@ -653,117 +651,93 @@ class Sweep:
         self, items: Sequence[_Work], protection: ProtectionRules
     ) -> Iterator[tuple[_Work, SweepEntry]]:
         """Delete one wave, ``concurrency`` requests in flight: a page's worth of tags at a
-        time where the tags came from GraphQL pages, else one tag at a time."""
-        tasks: list[tuple[list[_Work], TagPage | None]] = []
-        singles = list(items)
-        if self._by_page:
-            grouped, singles = _by_page(items, self._pages)
-            # Each chain's last pages first. Without the registry metadata database GitLab's
-            # cursor is an offset (graphql-ruby's ArrayConnection): deleting tags of an earlier
-            # page would shift every later page of its chain, whose tags would then be missing
-            # when it is read again (and take the single-tag path). Deletions further on never
-            # move an earlier page, nor those at the other end a page of the other chain.
-            tasks = [
-                (batch, self._pages[repo][index])
-                for (repo, index), batch in sorted(
-                    grouped.items(),
-                    key=lambda group: self._pages[group[0][0]][group[0][1]].position,
-                    reverse=True,
-                )
-            ]
+        time where the store can (engine/page_delete.py) and the tags came from GraphQL pages,
+        else one tag at a time. Each chain's pages from its far end (page_delete's "Order")."""
+        stores = {item.repository.id: self._store_for(item.repository) for item in items}
+        paged = {id_: s for id_, s in stores.items() if isinstance(s, PageDeletes)}
+        grouped, singles = _by_page(items, {k: v for k, v in self._pages.items() if k in paged})
+        tasks: list[tuple[list[_Work], TagPage | None]] = [
+            (batch, self._pages[repo][index])
+            for (repo, index), batch in sorted(
+                grouped.items(),
+                key=lambda group: self._pages[group[0][0]][group[0][1]].position,
+                reverse=True,
+            )
+        ]
         tasks += [([item], None) for item in singles]
 
         def run(task: tuple[list[_Work], TagPage | None]) -> list[tuple[_Work, SweepEntry]]:
             batch, page = task
-            if page is not None:
-                return self._delete_page(batch, page, protection)
-            return [(item, self._delete_one(item, protection)) for item in batch]
+            store = stores[batch[0].repository.id]
+            if page is None:
+                return [(item, self._delete_one(item, store, protection)) for item in batch]
+            return self._delete_page(batch, page, cast("PageDeletes[TagPage]", store), protection)
 
         for done in run_bounded(tasks, run, self._options.concurrency):
             yield from done
 
     def _delete_page(
-        self, items: list[_Work], page: TagPage, protection: ProtectionRules
+        self,
+        batch: list[_Work],
+        page: TagPage,
+        store: PageDeletes[TagPage],
+        protection: ProtectionRules,
     ) -> list[tuple[_Work, SweepEntry]]:
-        """Up to 20 tags of one GraphQL page: read that page again, and delete in one request
-        those still at the planned digest. Two requests for the lot, where the single-tag path
-        takes two per tag; the digest check is as close to the delete as there.
-
-        Whatever this cannot settle (a tag that moved off the page, a tag GitLab did not
-        delete) goes through the single-tag path, which says exactly why."""
-        repo = items[0].repository
         done: list[tuple[_Work, SweepEntry]] = []
-        pending: list[_Work] = []
-        for item in items:
-            allowed = verdict(item.decision.tag, protection)
-            if allowed.allowed:
-                pending.append(item)
-                continue
-            kept = _entry(repo, item.decision, Status.skipped.value, allowed.reason)
-            done.append((item, kept))
-        if not pending:
-            return done
-        try:
-            now = {tag.name: tag.digest for tag in self._api.pages.again(repo, page).tags}
-        except GitLabApiError:
-            return done + [(item, self._delete_one(item, protection)) for item in pending]
-        send: list[_Work] = []
-        for item in pending:
-            current, planned = now.get(item.decision.tag), item.decision.digest
-            if not current or not planned:  # not on this page, or a digest unknown
-                done.append((item, self._delete_one(item, protection)))
-            elif current != planned:
-                why = repushed(current, planned)
-                entry = _entry(repo, item.decision, Status.skipped.value, why)
-                done.append((item, replace(entry, digest=current)))
-            else:
-                send.append(item)
-        if not send:
-            return done
-        try:
-            deleted = self._api.pages.destroy(repo, [item.decision.tag for item in send])
-        except GitLabApiError:
-            # The answer may have been lost after GitLab deleted some: look at each one.
-            return done + [(item, self._after_lost_answer(item, protection)) for item in send]
-        for item in send:
-            if item.decision.tag in deleted:
-                done.append((item, _entry(repo, item.decision, Status.deleted.value, DELETED)))
-            else:
-                done.append((item, self._delete_one(item, protection)))
-        return done
+        pairs: list[tuple[DeleteRequest, _Work]] = []
+        for item in batch:
+            try:
+                pairs.append((_request(item, protection), item))
+            except CleanupError as error:
+                done.append((item, _entry(item.repository, item.decision, "failed", str(error))))
+        item_of = {id(request): item for request, item in pairs}
+        outcomes = delete_page(
+            [request for request, _ in pairs],
+            page,
+            store,
+            lambda request: self._safe_delete(request, cast(TagStore, store)),
+        )
+        return done + [(item_of[id(r)], _sweep_entry(item_of[id(r)], o)) for r, o in outcomes]
 
-    def _after_lost_answer(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
-        """The mutation failed, perhaps after deleting: a tag now gone was ours to delete."""
-        entry = self._delete_one(item, protection)
-        if entry.status != Status.absent.value:
-            return entry
-        reason = "tag deleted (GitLab's answer to the delete was lost, but the tag is gone)"
-        return _entry(item.repository, item.decision, Status.deleted.value, reason)
-
-    def _delete_one(self, item: _Work, protection: ProtectionRules) -> SweepEntry:
-        repo, decision = item.repository, item.decision
-        if decision.digest is None:
-            # The invariant, held here whatever planned the delete: no digest, no delete.
-            return _entry(repo, decision, Status.skipped.value, DIGEST_UNKNOWN)
-        store = self._store_for(repo)
+    def _delete_one(self, item: _Work, store: TagStore, protection: ProtectionRules) -> SweepEntry:
         try:
-            target = with_tag(repo.location, decision.tag, what="tag")
-            outcome: Outcome = delete_tag(
-                DeleteRequest(target=target, rules=protection, expect_digest=decision.digest),
-                store,
-            )
+            request = _request(item, protection)
         except CleanupError as error:
-            return _entry(repo, decision, Status.failed.value, str(error))
-        if outcome.status is Status.failed and getattr(store, "refused_as_protected", False):
-            return _entry(
-                repo, decision, Status.skipped.value, "GitLab refused: protected container tag"
-            )
-        entry = _entry(repo, decision, outcome.status.value, outcome.reason)
-        # The digest the delete resolved: the plan knows it only when an age rule applied,
-        # and a report without it could not be undone (restore).
-        return replace(entry, digest=outcome.digest or entry.digest)
+            return _entry(item.repository, item.decision, Status.failed.value, str(error))
+        return _sweep_entry(item, self._safe_delete(request, store))
+
+    @staticmethod
+    def _safe_delete(request: DeleteRequest, store: TagStore) -> Outcome:
+        try:
+            return delete_tag(request, store)
+        except CleanupError as error:
+            return failed_outcome(request.target, str(error))
 
 
+def _sweep_entry(item: _Work, outcome: Outcome) -> SweepEntry:
+    repo, decision = item.repository, item.decision
+    if outcome.result is Result.refused_protected:
+        # GitLab's own rule protects the tag: the sweep keeps it, as it keeps tags its own
+        # protection rules cover, and does not fail for it.
+        return _entry(repo, decision, Status.skipped.value, REFUSED_PROTECTED)
+    entry = _entry(repo, decision, outcome.status.value, outcome.reason)
+    # The digest the delete resolved: the plan knows it only when an age rule applied,
+    # and a report without it could not be undone (restore).
+    return replace(entry, digest=outcome.digest or entry.digest)
+
+
+def _request(item: _Work, protection: ProtectionRules) -> DeleteRequest:
+    """The safe delete of a planned deletion: only at the digest the plan read, and never
+    without one (the sweep's invariant, held in deletion.delete_tag whatever planned it)."""
+    return DeleteRequest(
+        target=with_tag(item.repository.location, item.decision.tag, what="tag"),
+        rules=protection,
+        expect_digest=item.decision.digest,
+        digest_required=True,
+    )
+
+
+REFUSED_PROTECTED = "GitLab refused: protected container tag"
 _GONE = (Status.deleted.value, Status.absent.value)
 
 

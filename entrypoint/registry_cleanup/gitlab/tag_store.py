@@ -2,18 +2,21 @@
 
 The same safety steps as the registry path (protection, resolve, compare digests, delete) run
 against ``GET``/``DELETE /projects/:id/registry/repositories/:repository_id/tags/:tag_name``.
-GitLab's tag delete removes only that tag and never re-points it, so there is no clobber to
-undo. Failures are reported as ``RegctlError`` with a backend-neutral ``Failure`` kind, which is
-the error contract ``delete_tag`` expects from every store.
+GitLab's tag delete removes only that tag and never re-points it, so this store is not
+``Repairable``: there is no clobber to undo. Where GraphQL listed the tags, it deletes a page
+of them in one request (engine/page_delete.py). Failures are ``StoreError``s with their ``Failure``
+kind, the error contract ``delete_tag`` expects from every store; a tag GitLab protects is
+``Failure.protected``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from registry_cleanup.domain.image_age import ImageReader
 from registry_cleanup.domain.refs import ImageRef
-from registry_cleanup.errors import CleanupError
-from registry_cleanup.gitlab import GitLabApi, GitLabApiError, Repository
-from registry_cleanup.registry.regctl import Failure, RegctlError
+from registry_cleanup.errors import Failure, StoreError
+from registry_cleanup.gitlab import GitLabApi, GitLabApiError, Repository, TagPage
 
 PROTECTED_TAG_MESSAGE = "cannot delete protected tag"
 
@@ -30,8 +33,6 @@ class ApiTagStore:
         self._repository = repository
         # The registry, for tags GitLab cannot read (domain/image_age.py); None without credentials.
         self._images = images
-        # Set when GitLab refused the delete because of a protected container tag rule.
-        self.refused_as_protected = False
 
     def digest(self, ref: ImageRef) -> str | None:
         detail = self._api.registry.tag(self._repository, ref.tag)
@@ -43,30 +44,32 @@ class ApiTagStore:
             return self._images.digest(ref)
         if detail is None:
             return None
-        raise RegctlError(
+        raise StoreError(
             f"GitLab could not read tag {ref} (an image index?); registry credentials "
             "(CI_REGISTRY_USER, CI_REGISTRY_PASSWORD) would let it be checked",
             failure=Failure.other,
-            detail="",
         )
 
-    def is_listed(self, ref: ImageRef) -> bool:
-        # GitLab's registry deletes tags directly, so it leaves no dangling tag entry behind:
-        # a tag its API does not find is gone.
-        return False
+    # -- page_delete.PageDeletes: the tags of one GraphQL page, 20 to a request -----------------
+
+    def digests_on(self, page: TagPage) -> dict[str, str]:
+        try:
+            again = self._api.pages.again(self._repository, page)
+        except GitLabApiError as error:
+            raise StoreError(str(error), failure=Failure.other) from None
+        return {tag.name: tag.digest for tag in again.tags}
+
+    def delete_names(self, names: Sequence[str]) -> set[str]:
+        try:
+            return self._api.pages.destroy(self._repository, names)
+        except GitLabApiError as error:
+            raise StoreError(str(error), failure=Failure.other) from None
 
     def tag_rm(self, ref: ImageRef) -> None:
         try:
             self._api.registry.delete_tag(self._repository, ref.tag)
         except GitLabApiError as error:
-            if error.status == 403 and PROTECTED_TAG_MESSAGE in str(error):
-                self.refused_as_protected = True
             failure = _FAILURES.get(error.status or 0, Failure.other)
-            raise RegctlError(str(error), failure=failure, detail=str(error)) from None
-
-    def is_placeholder(self, ref: ImageRef) -> bool:
-        # GitLab's tag delete never pushes a placeholder.
-        return False
-
-    def copy(self, source: str, target: ImageRef) -> None:
-        raise CleanupError(f"restoring {target} is not possible through the GitLab API")
+            if error.status == 403 and PROTECTED_TAG_MESSAGE in str(error):
+                failure = Failure.protected
+            raise StoreError(str(error), failure=failure, detail=str(error)) from None

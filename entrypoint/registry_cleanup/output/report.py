@@ -1,49 +1,33 @@
-"""Outcomes and how they are shown: human lines and --json documents."""
+"""Outcomes as lines and JSON, the report files CI keeps, and the plain tag table."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
 from registry_cleanup.domain.refs import ImageRef
+from registry_cleanup.engine.outcome import Outcome, Status
 
 
-class Status(StrEnum):
-    deleted = "deleted"
-    absent = "absent"
-    skipped = "skipped"
-    would_delete = "would-delete"
-    failed = "failed"
+def outcome_json(outcome: Outcome) -> str:
+    """One tag's outcome as the one JSON object ``delete --json`` prints."""
+    document = {
+        "ref": outcome.ref,
+        "tag": outcome.tag,
+        "digest": outcome.digest,
+        "status": outcome.status.value,
+        "reason": outcome.reason,
+    }
+    return json.dumps(document, sort_keys=False)
 
-    @property
-    def is_failure(self) -> bool:
-        return self is Status.failed
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one tag, and why."""
-
-    ref: str
-    tag: str
-    digest: str | None
-    status: Status
-    reason: str
-
-    def as_json(self) -> str:
-        document = asdict(self)
-        document["status"] = self.status.value
-        return json.dumps(document, sort_keys=False)
-
-    def as_line(self) -> str:
-        digest = f" ({self.digest})" if self.digest else ""
-        return f"{self.status.value}: {self.ref}{digest}: {self.reason}"
+def outcome_line(outcome: Outcome) -> str:
+    digest = f" ({outcome.digest})" if outcome.digest else ""
+    return f"{outcome.status.value}: {outcome.ref}{digest}: {outcome.reason}"
 
 
 # -- report files: what a CI job keeps as an artifact, and what `restore` reads back ----------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +28,15 @@ def as_document(result: SweepResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "summary": result.summary(),
         "tags": [asdict(entry) for entry in result.entries],
+    }
+
+
+def applied_document(result: SweepResult, plan_file: Path, planned_at: datetime) -> dict[str, Any]:
+    """The report of ``sweep --apply``: the sweep's, and the plan it carried out."""
+    return {
+        **as_document(result),
+        "kind": "apply",
+        "plan": {"file": str(plan_file), "created_at": planned_at.isoformat()},
     }
 
 

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from registry_cleanup.domain.image_age import RegistryImage, image_age, parse_created
 from registry_cleanup.domain.refs import ImageRef
-from registry_cleanup.errors import CleanupError, InputError
+from registry_cleanup.errors import Failure, InputError, StoreError
 
 REGCTL_BINARY_ENV = "REGISTRY_CLEANUP_REGCTL"
 # Variables that would let regctl read credentials or settings other than ours.
@@ -48,20 +48,6 @@ class TlsMode(StrEnum):
     enabled = "enabled"
     insecure = "insecure"
     disabled = "disabled"
-
-
-class Failure(StrEnum):
-    """What kind of regctl failure this was, judged from its one-line error."""
-
-    not_found = "not-found"
-    unauthorized = "unauthorized"
-    denied = "denied"
-    unsupported = "unsupported"
-    plain_http = "plain-http"
-    tls = "tls"
-    unreachable = "unreachable"
-    timeout = "timeout"
-    other = "other"
 
 
 # Ordered: the first marker found in regctl's stderr decides. Lowercase.
@@ -97,13 +83,8 @@ def classify(stderr: str) -> Failure:
     return Failure.other
 
 
-class RegctlError(CleanupError):
+class RegctlError(StoreError):
     """regctl exited non-zero. ``detail`` is regctl's own stderr, secrets removed."""
-
-    def __init__(self, message: str, *, failure: Failure, detail: str) -> None:
-        super().__init__(message)
-        self.failure = failure
-        self.detail = detail
 
 
 @dataclass(frozen=True)

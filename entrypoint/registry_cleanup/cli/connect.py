@@ -1,0 +1,191 @@
+"""The shell's connections: GitLab from --api-url and --project (or --group), the registry
+from the CI job's variables, and a regctl session from the registry options.
+
+Commands call these and hand what they open to the engine; nothing below cli/ opens a
+connection of its own. python-gitlab and regctl's module are imported inside, so ``delete``
+and ``--help`` stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from registry_cleanup.errors import InputError
+from registry_cleanup.output.shown import stderr_line
+
+if TYPE_CHECKING:
+    from registry_cleanup.domain.image_age import ImageReader, RegistryImage
+    from registry_cleanup.domain.refs import ImageRef
+    from registry_cleanup.engine.deletion import TagStore
+    from registry_cleanup.gitlab import GitLabApi, GitLabGroupApi, Repository
+    from registry_cleanup.registry.regctl import HostSettings, RegctlSession, TlsMode
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def project_api(url: str | None, project: str | None) -> GitLabApi:
+    """One project's API. No request yet: this checks the URL, the project and the token."""
+    from registry_cleanup.gitlab import API_URL_ENV, PROJECT_ENV, Credentials, GitLabApi
+
+    if not url:
+        raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")
+    if not project:
+        raise InputError(f"no project: pass --project or set {PROJECT_ENV}")
+    return GitLabApi(url, project, Credentials.from_env(os.environ))
+
+
+def group_api(url: str | None, group: str) -> GitLabGroupApi:
+    from registry_cleanup.gitlab import API_URL_ENV, Credentials, GitLabGroupApi, TokenKind
+
+    if not url:
+        raise InputError(f"no GitLab API URL: pass --api-url or set {API_URL_ENV}")
+    credentials = Credentials.from_env(os.environ)
+    if credentials.kind is TokenKind.job:
+        # lib/api/group_container_repositories.rb takes no job token (no job_token_allowed).
+        raise InputError(
+            "a CI job token cannot list a group's projects; set GITLAB_TOKEN (or name a "
+            "variable in REGISTRY_CLEANUP_TOKEN_VARIABLE) to a group access token with "
+            "the Maintainer role and the api scope"
+        )
+    return GitLabGroupApi(url, group, credentials)
+
+
+def find_repository(api: GitLabApi, name: str | None) -> Repository:
+    """The project's repository by path, location or id; the only one when name is None."""
+    repositories = api.repositories()
+    if name is None:
+        if len(repositories) == 1:
+            return repositories[0]
+        known = ", ".join(r.path for r in repositories) or "none"
+        raise InputError(
+            f"the project has {len(repositories)} repositories ({known}); pass --repository"
+        )
+    for repository in repositories:
+        if name in (repository.path, repository.location, str(repository.id)):
+            return repository
+    known = ", ".join(r.path for r in repositories) or "none"
+    raise InputError(
+        f"no container repository {name!r} in project {api.project_ref} (it has: {known})"
+    )
+
+
+@contextmanager
+def regctl_session(
+    host: str,
+    settings: HostSettings,
+    *,
+    login: tuple[str, str, str] | None,
+    use_docker_config: bool,
+    timeout: float,
+    log: Callable[[str], None] | None,
+) -> Iterator[RegctlSession]:
+    """A regctl session for ``delete`` and ``restore``: the host's TLS, then the login
+    (host, username, password) when one is given."""
+    from registry_cleanup.registry.regctl import RegctlSession, tls_notice
+
+    notice = tls_notice(host, settings.tls)
+    if notice is not None:
+        stderr_line(notice)
+    with RegctlSession(
+        use_docker_config=use_docker_config, log=log, timeout=timeout, notice=stderr_line
+    ) as session:
+        session.configure_host(host, settings)
+        if login is not None:
+            session.login(*login)
+        yield session
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Registry credentials for deleting through regctl: one config and one login per run."""
+
+    host: str | None
+    username: str | None
+    tls: TlsMode
+    ca_file: Path | None
+
+    @classmethod
+    def from_env(cls, tls: TlsMode) -> RegistryLogin:
+        ca_file = os.environ.get("REGISTRY_CLEANUP_CA_FILE")
+        return cls(
+            host=os.environ.get("CI_REGISTRY"),
+            username=os.environ.get("CI_REGISTRY_USER"),
+            tls=tls,
+            ca_file=Path(ca_file) if ca_file else None,
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Whether the environment has everything a login needs."""
+        return bool(self.host and self.username and os.environ.get("CI_REGISTRY_PASSWORD"))
+
+    @contextmanager
+    def session(self) -> Iterator[RegctlSession]:
+        from registry_cleanup.registry.regctl import HostSettings, RegctlSession
+
+        password = os.environ.get("CI_REGISTRY_PASSWORD")
+        if not (self.host and self.username and password):
+            raise InputError(
+                "--via registry needs CI_REGISTRY, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD"
+            )
+        with RegctlSession(notice=stderr_line) as session:
+            session.configure_host(self.host, HostSettings(tls=self.tls, ca_file=self.ca_file))
+            session.login(self.host, self.username, password)
+            yield session
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """A run's ways into the registry: where deletes go (--via registry: one regctl login for
+    every repository; None: GitLab's tag endpoint), and the reader of what GitLab cannot say of
+    a tag (its age and digest, for an image index), or None without registry credentials."""
+
+    store_for: Callable[[Repository], TagStore] | None
+    images: ImageReader | None
+
+
+@contextmanager
+def registry_access(
+    deletes: RegistryLogin | None, reads: RegistryLogin | None = None
+) -> Iterator[RegistryAccess]:
+    """One regctl login at most: the delete session reads too; otherwise one is opened at the
+    first read (most sweeps never need one) and closed with the run."""
+    if deletes is not None:
+        with deletes.session() as session:
+            yield RegistryAccess(lambda _: session, session)
+        return
+    if reads is None or not reads.complete:
+        yield RegistryAccess(None, None)
+        return
+    with ExitStack() as stack:
+        yield RegistryAccess(None, _OnFirstRead(reads, stack))
+
+
+class _OnFirstRead:
+    """An ImageReader that logs in to the registry when first asked (thread-safe)."""
+
+    def __init__(self, login: RegistryLogin, stack: ExitStack) -> None:
+        self._login = login
+        self._stack = stack
+        self._lock = threading.Lock()
+        self._session: RegctlSession | None = None
+
+    def image(self, ref: ImageRef) -> RegistryImage | None:
+        return self._logged_in().image(ref)
+
+    def digest(self, ref: ImageRef) -> str | None:
+        return self._logged_in().digest(ref)
+
+    def _logged_in(self) -> RegctlSession:
+        with self._lock:
+            if self._session is None:
+                self._session = self._stack.enter_context(self._login.session())
+            return self._session

@@ -1,0 +1,74 @@
+"""What happened to one tag: the result type of the one safe delete (engine/deletion.py), which
+the sweep's entries and every report use too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from registry_cleanup.domain.refs import ImageRef
+
+
+class Status(StrEnum):
+    """The word a report gives for a tag; its value is what JSON and tables print."""
+
+    deleted = "deleted"
+    absent = "absent"
+    skipped = "skipped"
+    would_delete = "would-delete"
+    failed = "failed"
+
+    @property
+    def is_failure(self) -> bool:
+        return self is Status.failed
+
+
+class Result(StrEnum):
+    """What one safe delete came to. Reports show its ``status``; the sweep tells more apart
+    (a tag GitLab's own rule protects is kept there, where ``delete`` reports a failure)."""
+
+    deleted = "deleted"
+    absent = "absent"
+    kept = "kept"  # our protection rules, or a pipeline of the default branch
+    changed = "changed"  # the tag points at another digest than the one expected
+    refused_protected = "refused-protected"  # GitLab refused: a protected container tag rule
+    would_delete = "would-delete"
+    failed = "failed"
+
+    @property
+    def status(self) -> Status:
+        return _STATUS[self]
+
+
+_STATUS = {
+    Result.deleted: Status.deleted,
+    Result.absent: Status.absent,
+    Result.kept: Status.skipped,
+    Result.changed: Status.skipped,
+    Result.refused_protected: Status.failed,
+    Result.would_delete: Status.would_delete,
+    Result.failed: Status.failed,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one tag, and why."""
+
+    ref: str
+    tag: str
+    digest: str | None
+    result: Result
+    reason: str
+
+    @property
+    def status(self) -> Status:
+        return self.result.status
+
+
+def failed_outcome(target: ImageRef, reason: str) -> Outcome:
+    """A delete that could not even look at the tag (GitLab or the registry unreachable,
+    refused the credentials): nothing changed, and the reason says why."""
+    return Outcome(
+        ref=str(target), tag=target.tag, digest=None, result=Result.failed, reason=reason
+    )
