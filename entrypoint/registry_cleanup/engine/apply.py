@@ -18,12 +18,11 @@ from pathlib import Path
 from registry_cleanup.domain.durations import parse_duration
 from registry_cleanup.domain.image_age import ImageReader
 from registry_cleanup.domain.plan import Action, Decision
-from registry_cleanup.domain.refs import slugify
-from registry_cleanup.domain.safety import ProtectionRules
 from registry_cleanup.engine.deletion import TagStore
-from registry_cleanup.engine.outcome import Status
+from registry_cleanup.engine.executor import Executor, Work
+from registry_cleanup.engine.outcome import Status, SweepEntry
 from registry_cleanup.engine.plan_file import Plan, PlannedTag, check_plan, read_plan
-from registry_cleanup.engine.sweep import KEPT, Sweep, SweepEntry, SweepResult
+from registry_cleanup.engine.sweep import KEPT, Sweep, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.output.progress import Progress
 
@@ -101,12 +100,11 @@ def apply_plan(
                 )
             )
     else:
-        protection = ProtectionRules.build(
-            default_branch_tag=slugify(result.default_branch) if result.default_branch else None,
-            patterns=options.protect,
-            protect_semver=options.protect_semver,
-        )
-        for done in sweep.delete_decisions(work, protection):
+        protection = options.protection(result.default_branch)
+        executor = Executor(sweep.store_for, fresh.listing, progress, options.concurrency)
+        for done in executor.delete_all(
+            [Work(repo, decision) for repo, decision in work], protection
+        ):
             if done.status in (Status.skipped.value, Status.absent.value):
                 done = replace(done, reason=f"{CHANGED}: {done.reason}")
             result.entries.append(done)

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from registry_cleanup.domain.refs import ImageRef
+
+if TYPE_CHECKING:
+    from registry_cleanup.domain.plan import Decision
+    from registry_cleanup.gitlab import Repository
 
 
 class Status(StrEnum):
@@ -71,4 +76,27 @@ def failed_outcome(target: ImageRef, reason: str) -> Outcome:
     refused the credentials): nothing changed, and the reason says why."""
     return Outcome(
         ref=str(target), tag=target.tag, digest=None, result=Result.failed, reason=reason
+    )
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    repository: str
+    tag: str
+    status: str  # a report.Status value, or "kept"
+    reason: str
+    digest: str | None = None
+    created_at: str | None = None
+
+
+def entry_for(repo: Repository, decision: Decision, status: str, reason: str) -> SweepEntry:
+    """A sweep's entry for a planned tag: what became of it, and why."""
+    created = decision.created_at.isoformat() if decision.created_at else None
+    return SweepEntry(
+        repository=repo.location,
+        tag=decision.tag,
+        status=status,
+        reason=reason,
+        digest=decision.digest,
+        created_at=created,
     )
