@@ -19,7 +19,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry
-from registry_cleanup.registry.regctl import TlsMode, is_loopback, tls_notice
+from registry_cleanup.registry.hosts import TlsMode, is_loopback, tls_notice
 from tests.conftest import RunCli
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.proc_sampler import ProcSampler

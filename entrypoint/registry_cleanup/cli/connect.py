@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from registry_cleanup.domain.refs import ImageRef
     from registry_cleanup.engine.deletion import TagStore
     from registry_cleanup.gitlab import GitLabApi, GitLabGroupApi, Repository
-    from registry_cleanup.registry.regctl import HostSettings, RegctlSession, TlsMode
+    from registry_cleanup.registry.hosts import HostSettings, TlsMode
+    from registry_cleanup.registry.regctl import RegctlSession
 
 
 def in_ci() -> bool:
@@ -60,20 +61,21 @@ def group_api(url: str | None, group: str) -> GitLabGroupApi:
 
 def find_repository(api: GitLabApi, name: str | None) -> Repository:
     """The project's repository by path, location or id; the only one when name is None."""
+    from registry_cleanup.gitlab.registry import named, paths_of
+
     repositories = api.repositories()
     if name is None:
         if len(repositories) == 1:
             return repositories[0]
-        known = ", ".join(r.path for r in repositories) or "none"
         raise InputError(
-            f"the project has {len(repositories)} repositories ({known}); pass --repository"
+            f"the project has {len(repositories)} repositories ({paths_of(repositories)}); "
+            "pass --repository"
         )
-    for repository in repositories:
-        if name in (repository.path, repository.location, str(repository.id)):
-            return repository
-    known = ", ".join(r.path for r in repositories) or "none"
+    for repository in named(repositories, name):
+        return repository
     raise InputError(
-        f"no container repository {name!r} in project {api.project_ref} (it has: {known})"
+        f"no container repository {name!r} in project {api.project_ref} "
+        f"(it has: {paths_of(repositories)})"
     )
 
 
@@ -89,7 +91,8 @@ def regctl_session(
 ) -> Iterator[RegctlSession]:
     """A regctl session for ``delete`` and ``restore``: the host's TLS, then the login
     (host, username, password) when one is given."""
-    from registry_cleanup.registry.regctl import RegctlSession, tls_notice
+    from registry_cleanup.registry.hosts import tls_notice
+    from registry_cleanup.registry.regctl import RegctlSession
 
     notice = tls_notice(host, settings.tls)
     if notice is not None:
@@ -129,7 +132,8 @@ class RegistryLogin:
 
     @contextmanager
     def session(self) -> Iterator[RegctlSession]:
-        from registry_cleanup.registry.regctl import HostSettings, RegctlSession
+        from registry_cleanup.registry.hosts import HostSettings
+        from registry_cleanup.registry.regctl import RegctlSession
 
         password = os.environ.get("CI_REGISTRY_PASSWORD")
         if not (self.host and self.username and password):

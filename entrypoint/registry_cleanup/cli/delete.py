@@ -38,12 +38,8 @@ from registry_cleanup.engine.deletion import (
 from registry_cleanup.engine.outcome import Outcome, failed_outcome
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.output.shown import Output, stderr_line
-from registry_cleanup.registry.regctl import (
-    DEFAULT_TIMEOUT_SECONDS,
-    HostSettings,
-    TlsMode,
-    check_ca_file,
-)
+from registry_cleanup.registry.hosts import HostSettings, TlsMode, check_ca_file
+from registry_cleanup.registry.regctl import DEFAULT_TIMEOUT_SECONDS
 
 EPILOG = """\
 Examples:

@@ -12,7 +12,7 @@ import typer
 
 from registry_cleanup.domain.refs import REGISTRY_PATTERN
 from registry_cleanup.errors import InputError
-from registry_cleanup.registry.regctl import TlsMode
+from registry_cleanup.registry.hosts import TlsMode
 
 
 class Via(StrEnum):

@@ -34,13 +34,8 @@ from registry_cleanup.engine.restore import (
 )
 from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 from registry_cleanup.output.shown import stderr_line
-from registry_cleanup.registry.regctl import (
-    DEFAULT_TIMEOUT_SECONDS,
-    HostSettings,
-    RegctlError,
-    TlsMode,
-    check_ca_file,
-)
+from registry_cleanup.registry.hosts import HostSettings, TlsMode, check_ca_file
+from registry_cleanup.registry.regctl import DEFAULT_TIMEOUT_SECONDS, RegctlError
 
 EPILOG = """\
 Examples:

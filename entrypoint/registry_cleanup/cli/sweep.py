@@ -29,7 +29,7 @@ from registry_cleanup.cli.options import (
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.output.shown import Output
 from registry_cleanup.pool import DEFAULT_CONCURRENCY, DEFAULT_REGCTL_CONCURRENCY, MAX_CONCURRENCY
-from registry_cleanup.registry.regctl import TlsMode
+from registry_cleanup.registry.hosts import TlsMode
 
 # How old a plan --apply still accepts (the issue: a week).
 DEFAULT_MAX_PLAN_AGE = "7d"

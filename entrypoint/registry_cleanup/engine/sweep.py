@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from registry_cleanup.domain.image_age import ImageReader
@@ -58,11 +58,10 @@ from registry_cleanup.gitlab import (
     Repository,
     TagPage,
 )
+from registry_cleanup.gitlab.registry import named, paths_of
 from registry_cleanup.gitlab.tag_store import ApiTagStore
 from registry_cleanup.output.progress import Progress
 from registry_cleanup.pool import DEFAULT_CONCURRENCY
-
-KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -121,12 +120,11 @@ class SweepResult:
 
     def summary(self) -> dict[str, int]:
         counts = Counter(entry.status for entry in self.entries)
-        keys = [KEPT, *(status.value for status in Status)]
-        return {key: counts.get(key, 0) for key in keys}
+        return {status.value: counts.get(status, 0) for status in Status}
 
     @property
     def failed(self) -> bool:
-        return self.refused or any(e.status == Status.failed.value for e in self.entries)
+        return self.refused or any(e.status == Status.failed for e in self.entries)
 
 
 def _undated_note(count: int, registry_read: bool) -> str:
@@ -254,7 +252,7 @@ class Sweep:
                 if decision.action is Action.delete:
                     work.append(Work(repo, decision))
                 else:
-                    result.entries.append(entry_for(repo, decision, KEPT, decision.reason))
+                    result.entries.append(entry_for(repo, decision, Status.kept, decision.reason))
                     if decision.notable:
                         unknown_subjects.append(decision.tag)
             if unknown_subjects:
@@ -288,11 +286,12 @@ class Sweep:
 
     def _not_deleted(self, item: Work, result: SweepResult) -> SweepEntry:
         """A planned deletion of a dry run, or of a run the guard refused."""
-        status = Status.skipped.value if result.refused else Status.would_delete.value
+        status = Status.skipped if result.refused else Status.would_delete
         why = "refused by the guard" if result.refused else "dry run: nothing was changed"
         if result.refusal is not None and self._options.delete:
             why = "refused: the git tags could not be listed"
-        return entry_for(item.repository, item.decision, status, f"{item.decision.reason}; {why}")
+        entry = entry_for(item.repository, item.decision, status, item.decision.reason)
+        return replace(entry, qualifier=why)
 
     def _select(self, repositories: list[Repository]) -> list[Repository]:
         wanted = self._options.repositories
@@ -300,12 +299,11 @@ class Sweep:
             return repositories
         chosen: dict[int, Repository] = {}
         for name in wanted:
-            match = [r for r in repositories if name in (r.path, r.location, str(r.id))]
+            match = named(repositories, name)
             if not match:
-                known = ", ".join(r.path for r in repositories) or "none"
                 raise InputError(
                     f"--repository {name!r} is not a container repository of project "
-                    f"{self._api.project_ref} (it has: {known})"
+                    f"{self._api.project_ref} (it has: {paths_of(repositories)})"
                 )
             chosen.update((r.id, r) for r in match)
         return list(chosen.values())

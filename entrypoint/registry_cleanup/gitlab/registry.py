@@ -35,6 +35,16 @@ class Repository:
     location: str
 
 
+def named(repositories: Sequence[Repository], name: str) -> list[Repository]:
+    """The repositories a --repository value names: by path, location or id."""
+    return [r for r in repositories if name in (r.path, r.location, str(r.id))]
+
+
+def paths_of(repositories: Sequence[Repository]) -> str:
+    """The repositories' paths for a message saying which there are."""
+    return ", ".join(r.path for r in repositories) or "none"
+
+
 @dataclass(frozen=True)
 class TagDetail:
     name: str

@@ -4,4 +4,4 @@ It knows the domain's image references; the engine reaches it only through the s
 readers the command hands in.
 """
 
-__all__ = ["regctl"]
+__all__ = ["failures", "hosts", "regctl"]

@@ -7,22 +7,21 @@ lifetime, so credentials never touch the user's own configuration and never outl
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
 from registry_cleanup.domain.image_age import RegistryImage, image_age, parse_created
 from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.errors import Failure, InputError, StoreError
+from registry_cleanup.registry.failures import classify, error_line
+from registry_cleanup.registry.hosts import HostSettings
 
 REGCTL_BINARY_ENV = "REGISTRY_CLEANUP_REGCTL"
 # Variables that would let regctl read credentials or settings other than ours.
@@ -42,63 +41,8 @@ SHORT_SECRET_NOTICE = (
 )
 
 
-class TlsMode(StrEnum):
-    """How regctl talks to the registry: regctl's own three settings."""
-
-    enabled = "enabled"
-    insecure = "insecure"
-    disabled = "disabled"
-
-
-# Ordered: the first marker found in regctl's stderr decides. Lowercase.
-_FAILURE_MARKERS: tuple[tuple[Failure, tuple[str, ...]], ...] = (
-    (Failure.plain_http, ("server gave http response to https client",)),
-    (Failure.tls, ("x509:", "tls: ", "certificate")),
-    (
-        Failure.unreachable,
-        (
-            "connection refused",
-            "no such host",
-            "network is unreachable",
-            "i/o timeout",
-            "connection reset",
-            "eof",
-        ),
-    ),
-    (
-        Failure.unauthorized,
-        ("http 401", "unauthorized", "authentication required", "incorrect username or password"),
-    ),
-    (Failure.denied, ("http 403", "denied", "insufficient_scope", "forbidden")),
-    (Failure.unsupported, ("http 405", "unsupported", "method not allowed")),
-    (Failure.not_found, ("http 404", "not found", "manifest unknown")),
-)
-
-
-def classify(stderr: str) -> Failure:
-    lowered = stderr.lower()
-    for failure, markers in _FAILURE_MARKERS:
-        if any(marker in lowered for marker in markers):
-            return failure
-    return Failure.other
-
-
 class RegctlError(StoreError):
     """regctl exited non-zero. ``detail`` is regctl's own stderr, secrets removed."""
-
-
-@dataclass(frozen=True)
-class HostSettings:
-    """One registry host as regctl's config file describes it."""
-
-    tls: TlsMode = TlsMode.enabled
-    ca_file: Path | None = None
-
-    def as_config(self) -> dict[str, str]:
-        config = {"tls": self.tls.value}
-        if self.ca_file is not None:
-            config["regcert"] = self.ca_file.read_text()
-        return config
 
 
 def _child_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -109,49 +53,6 @@ def _child_environment(environ: Mapping[str, str]) -> dict[str, str]:
         if name not in _FOREIGN_CONFIG_VARIABLES
         and not any(part in name.upper() for part in _SECRET_NAME_PARTS)
     }
-
-
-def is_loopback(host: str) -> bool:
-    """True for a registry on this machine (localhost, 127.0.0.0/8, [::1]), any port."""
-    name = host[1 : host.find("]")] if host.startswith("[") else host.partition(":")[0]
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return name.lower() == "localhost"
-
-
-def tls_notice(host: str, tls: TlsMode) -> str | None:
-    """The line to log when TLS protection is turned off for ``host``, or None.
-
-    Plain HTTP to a loopback registry never leaves the machine (Docker allows it by default
-    for the same reason), so only that case goes without a notice.
-    """
-    if tls is TlsMode.insecure:
-        return f"notice: TLS certificate verification is off for {host} (--tls insecure)"
-    if tls is TlsMode.disabled and not is_loopback(host):
-        return (
-            f"notice: plain HTTP to {host}: nothing is encrypted, credentials included "
-            "(--tls disabled)"
-        )
-    return None
-
-
-def _error_line(stderr: str) -> str:
-    """regctl's error: its last line that is neither a log record nor advice to run regctl."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if not line.startswith("time=") and "regctl " not in line]
-    return (errors or lines or [""])[-1]
-
-
-def check_ca_file(path: Path) -> None:
-    """Refuse a CA file without a PEM certificate now, rather than as a TLS failure later."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not a text file"
-        raise InputError(f"--ca-file {path} cannot be read: {reason}") from None
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise InputError(f"--ca-file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
 
 
 def find_regctl() -> str:
@@ -380,7 +281,7 @@ class RegctlSession:
             self._log(f"regctl {' '.join(args)}: {stderr}")
         if completed.returncode != 0:
             failure = classify(stderr)
-            line = _error_line(stderr) or f"exit {completed.returncode}"
+            line = error_line(stderr) or f"exit {completed.returncode}"
             raise RegctlError(f"could not {action}: {line}", failure=failure, detail=stderr)
         return completed.stdout
 
