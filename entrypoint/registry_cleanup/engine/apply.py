@@ -22,13 +22,11 @@ from registry_cleanup.engine.deletion import TagStore
 from registry_cleanup.engine.executor import Executor, Work
 from registry_cleanup.engine.outcome import Status, SweepEntry
 from registry_cleanup.engine.plan_file import Plan, PlannedTag, check_plan, read_plan
-from registry_cleanup.engine.sweep import KEPT, Sweep, SweepResult
+from registry_cleanup.engine.sweep import Sweep, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.output.progress import Progress
 
 CHANGED = "changed since the plan"
-# What the dry run that made the plan appended to each planned deletion's reason.
-DRY_RUN_SUFFIX = "; dry run: nothing was changed"
 
 
 def apply_plan(
@@ -60,63 +58,71 @@ def apply_plan(
         notes=list(fresh.notes),
         repositories=fresh.repositories,
     )
-    planned = {(tag.repository, tag.tag): tag for tag in plan.tags}
-    locations = {repository.location: repository for repository in fresh.repositories}
-    work: list[tuple[Repository, Decision]] = []
-    for entry in fresh.entries:
-        was = planned.pop((entry.repository, entry.tag), None)
-        if was is None:
-            result.entries.append(
-                replace(entry, status=KEPT, reason="appeared since the plan; not touched")
-            )
-        elif was.status != Status.would_delete.value:
-            result.entries.append(replace(entry, status=KEPT, reason=f"planned: {was.reason}"))
-        elif entry.status != Status.would_delete.value:
-            why = f"{CHANGED}: now kept ({entry.reason})"
-            result.entries.append(replace(entry, status=Status.skipped.value, reason=why))
-        elif was.digest is None or entry.digest != was.digest:
-            why = (
-                f"{CHANGED}: the tag now points at {entry.digest}, not the planned {was.digest}"
-                if was.digest is not None
-                else "the plan recorded no digest for this tag, so it cannot be checked"
-            )
-            result.entries.append(replace(entry, status=Status.skipped.value, reason=why))
-        else:
-            work.append((locations[entry.repository], _decision(was)))
-    for gone in planned.values():
-        if gone.status == Status.would_delete.value:
-            result.entries.append(_gone(gone))
+    work = _compare(fresh, plan, result)
 
     if result.guard is not None and not options.trust_branch_list:
         result.refused = True
-        for repository, decision in work:
-            result.entries.append(
-                SweepEntry(
-                    repository.location,
-                    decision.tag,
-                    Status.skipped.value,
-                    f"{decision.reason}; refused by the guard",
-                    decision.digest,
-                )
+        result.entries += [
+            SweepEntry(
+                item.repository.location,
+                item.decision.tag,
+                Status.skipped,
+                item.decision.reason,
+                item.decision.digest,
+                qualifier="refused by the guard",
             )
+            for item in work
+        ]
     else:
         protection = options.protection(result.default_branch)
         executor = Executor(sweep.store_for, fresh.listing, progress, options.concurrency)
-        for done in executor.delete_all(
-            [Work(repo, decision) for repo, decision in work], protection
-        ):
-            if done.status in (Status.skipped.value, Status.absent.value):
+        for done in executor.delete_all(work, protection):
+            if done.status in (Status.skipped, Status.absent):
                 done = replace(done, reason=f"{CHANGED}: {done.reason}")
             result.entries.append(done)
     result.entries.sort(key=lambda e: (e.repository, e.tag))
     return result
 
 
-def _decision(planned: PlannedTag) -> Decision:
+def _compare(fresh: SweepResult, plan: Plan, result: SweepResult) -> list[Work]:
+    """The plan against the fresh look: every tag's entry into ``result`` but the deletions
+    that still hold (planned, still planned, at the planned digest), which are returned."""
+    planned = {(tag.repository, tag.tag): tag for tag in plan.tags}
+    locations = {repository.location: repository for repository in fresh.repositories}
+    work: list[Work] = []
+    for entry in fresh.entries:
+        was = planned.pop((entry.repository, entry.tag), None)
+        if was is None:
+            why = "appeared since the plan; not touched"
+            result.entries.append(entry.restated(Status.kept, why))
+        elif was.status != Status.would_delete:
+            result.entries.append(entry.restated(Status.kept, f"planned: {was.reason}"))
+        elif entry.status != Status.would_delete:
+            why = f"{CHANGED}: now kept ({entry.shown_reason})"
+            result.entries.append(entry.restated(Status.skipped, why))
+        elif was.digest is None or entry.digest != was.digest:
+            why = (
+                f"{CHANGED}: the tag now points at {entry.digest}, not the planned {was.digest}"
+                if was.digest is not None
+                else "the plan recorded no digest for this tag, so it cannot be checked"
+            )
+            result.entries.append(entry.restated(Status.skipped, why))
+        else:
+            # The fresh look's reason: the plan's, as the plan file shows it, carried the dry
+            # run's words, and the fresh look deletes the tag for the same rule.
+            work.append(Work(locations[entry.repository], _decision(was, entry.reason)))
+    for gone in planned.values():
+        if gone.status == Status.would_delete:
+            result.entries.append(_gone(gone))
+
+    return work
+
+
+def _decision(planned: PlannedTag, reason: str) -> Decision:
     return Decision(
         tag=planned.tag,
         action=Action.delete,
-        reason=planned.reason.removesuffix(DRY_RUN_SUFFIX),
+        reason=reason,
         digest=planned.digest,
         created_at=planned.created_at,
     )
@@ -126,7 +132,7 @@ def _gone(planned: PlannedTag) -> SweepEntry:
     return SweepEntry(
         repository=planned.repository,
         tag=planned.tag,
-        status=Status.absent.value,
+        status=Status.absent,
         reason=f"{CHANGED}: the tag (or its repository) is gone; nothing to delete",
         digest=planned.digest,
         created_at=planned.created_at.isoformat() if planned.created_at else None,

@@ -123,26 +123,31 @@ def delete_tag(request: DeleteRequest, store: TagStore) -> Outcome:
         _undo_after_interrupt(store, target, original)
         raise
     except StoreError as error:
-        try:
-            after = _undo_clobber(store, target, original, error)
-        except CleanupError as undo_error:
-            return outcome(Result.failed, str(undo_error), original)
-        if after is _After.gone:
-            # The delete reached the registry but its answer was lost (reset, timeout).
-            return outcome(
-                Result.deleted,
-                f"tag deleted (regctl reported an error, {error.failure}, but the tag is gone); "
-                "other tags on the same digest are untouched",
-                original,
-            )
-        restored = after is _After.restored
-        why = _explain(error, target, original, restored)
-        if error.failure is Failure.protected and after is _After.kept:
-            return outcome(Result.refused_protected, why, original)
-        return outcome(Result.failed, why, original)
+        result, why = _after_failure(store, target, original, error)
+        return outcome(result, why, original)
     if not removed:
         return outcome(Result.absent, "the tag disappeared before it could be deleted", original)
     return outcome(Result.deleted, DELETED, original)
+
+
+def _after_failure(
+    store: TagStore, target: ImageRef, original: str, error: StoreError
+) -> tuple[Result, str]:
+    """What a failed delete came to, once any clobber is undone (recovery)."""
+    try:
+        after = _undo_clobber(store, target, original, error)
+    except CleanupError as undo_error:
+        return Result.failed, str(undo_error)
+    if after is _After.gone:
+        # The delete reached the registry but its answer was lost (reset, timeout).
+        return Result.deleted, (
+            f"tag deleted (regctl reported an error, {error.failure}, but the tag is gone); "
+            "other tags on the same digest are untouched"
+        )
+    why = _explain(error, target, original, restored=after is _After.restored)
+    if error.failure is Failure.protected and after is _After.kept:
+        return Result.refused_protected, why
+    return Result.failed, why
 
 
 def repushed(current: str, expected: str) -> str:

@@ -74,7 +74,7 @@ class Executor:
                         doable.append(item)
                         continue
                     reason = f"kept: its subject's tag {blocker!r} was not deleted"
-                    entry = entry_for(item.repository, item.decision, Status.skipped.value, reason)
+                    entry = entry_for(item.repository, item.decision, Status.skipped, reason)
                     outcome[(item.repository.id, item.decision.tag)] = entry.status
                     self._progress.advance(entry.status)
                     entries.append(entry)
@@ -128,7 +128,8 @@ class Executor:
             try:
                 pairs.append((_request(item, protection), item))
             except CleanupError as error:
-                done.append((item, entry_for(item.repository, item.decision, "failed", str(error))))
+                failed = entry_for(item.repository, item.decision, Status.failed, str(error))
+                done.append((item, failed))
         item_of = {id(request): item for request, item in pairs}
         outcomes = delete_page(
             [request for request, _ in pairs],
@@ -142,7 +143,7 @@ class Executor:
         try:
             request = _request(item, protection)
         except CleanupError as error:
-            return entry_for(item.repository, item.decision, Status.failed.value, str(error))
+            return entry_for(item.repository, item.decision, Status.failed, str(error))
         return _sweepentry_for(item, self._safe_delete(request, store))
 
     @staticmethod
@@ -158,8 +159,8 @@ def _sweepentry_for(item: Work, outcome: Outcome) -> SweepEntry:
     if outcome.result is Result.refused_protected:
         # GitLab's own rule protects the tag: the sweep keeps it, as it keeps tags its own
         # protection rules cover, and does not fail for it.
-        return entry_for(repo, decision, Status.skipped.value, REFUSED_PROTECTED)
-    entry = entry_for(repo, decision, outcome.status.value, outcome.reason)
+        return entry_for(repo, decision, Status.skipped, REFUSED_PROTECTED)
+    entry = entry_for(repo, decision, outcome.status, outcome.reason)
     # The digest the delete resolved: the plan knows it only when an age rule applied,
     # and a report without it could not be undone (restore).
     return replace(entry, digest=outcome.digest or entry.digest)
@@ -177,7 +178,7 @@ def _request(item: Work, protection: ProtectionRules) -> DeleteRequest:
 
 
 REFUSED_PROTECTED = "GitLab refused: protected container tag"
-_GONE = (Status.deleted.value, Status.absent.value)
+_GONE = (Status.deleted, Status.absent)
 
 
 def _by_page(

@@ -73,47 +73,42 @@ def child_pipeline(
             if len(batch) == 1 and len(groups) == len(projects)
             else f"{JOB_PREFIX} {index}/{len(groups)}"
         )
-        script = ["status=0"]
-        for project in batch:
-            # `|| status=1`: the next project is swept even when this one failed; the job
-            # still fails at the end. The shell's -e does not stop at a command before ||.
-            command = shlex.join(
-                [
-                    "registry-cleanup",
-                    "sweep",
-                    "--project",
-                    project.path,
-                    "--report",
-                    report_path(project),
-                ]
-            )
-            script.append(f"{command} || status=1")
-        script.append('exit "$status"')
-        pipeline[name] = {
-            "stage": SWEEP_STAGE,
-            "image": settings.image,
-            # The sweep reads everything through GitLab's API: no sources needed.
-            "variables": {"GIT_STRATEGY": "none"},
-            "script": script,
-            "artifacts": {
-                "when": "always",
-                "expire_in": settings.artifacts_expire_in,
-                "paths": [f"{REPORTS_DIRECTORY}/"],
-            },
-        }
-    merge = shlex.join(
-        [
-            "registry-cleanup",
-            "merge-reports",
-            "--group",
-            group,
-            "--reports",
-            REPORTS_DIRECTORY,
-            "--report",
-            GROUP_REPORT,
-        ]
-    )
-    pipeline[MERGE_JOB] = {
+        pipeline[name] = _sweep_job(batch, settings)
+    pipeline[MERGE_JOB] = _merge_job(group, projects, settings)
+    return pipeline
+
+
+def _sweep_job(batch: Sequence[GroupProject], settings: ChildPipelineSettings) -> dict[str, Any]:
+    """One job sweeping its batch of projects, each writing its report."""
+    script = ["status=0"]
+    for project in batch:
+        # `|| status=1`: the next project is swept even when this one failed; the job
+        # still fails at the end. The shell's -e does not stop at a command before ||.
+        arguments = ["sweep", "--project", project.path, "--report", report_path(project)]
+        command = shlex.join(["registry-cleanup", *arguments])
+        script.append(f"{command} || status=1")
+    script.append('exit "$status"')
+    return {
+        "stage": SWEEP_STAGE,
+        "image": settings.image,
+        # The sweep reads everything through GitLab's API: no sources needed.
+        "variables": {"GIT_STRATEGY": "none"},
+        "script": script,
+        "artifacts": {
+            "when": "always",
+            "expire_in": settings.artifacts_expire_in,
+            "paths": [f"{REPORTS_DIRECTORY}/"],
+        },
+    }
+
+
+def _merge_job(
+    group: str, projects: Sequence[GroupProject], settings: ChildPipelineSettings
+) -> dict[str, Any]:
+    """The last job: the per-project reports merged into the group's."""
+    arguments = ["--group", group, "--reports", REPORTS_DIRECTORY, "--report", GROUP_REPORT]
+    merge = shlex.join(["registry-cleanup", "merge-reports", *arguments])
+    return {
         "stage": REPORT_STAGE,
         "image": settings.image,
         # After failed sweep jobs too: the merged report names the projects that failed.
@@ -131,4 +126,3 @@ def child_pipeline(
             "paths": [GROUP_REPORT],
         },
     }
-    return pipeline

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from registry_cleanup.domain.safety import TagPattern, compile_pattern
 from registry_cleanup.engine.outcome import Status
-from registry_cleanup.engine.sweep import KEPT, Sweep, SweepOptions, SweepResult
+from registry_cleanup.engine.sweep import Sweep, SweepOptions, SweepResult
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab import GitLabApi, GroupRepository
 from registry_cleanup.output.progress import Progress
@@ -94,14 +94,14 @@ class ProjectOutcome:
             return "no result"
         if self.result.refused:
             return f"the guard refused to delete: {self.result.guard}"
-        failed = [e for e in self.result.entries if e.status == Status.failed.value]
+        failed = [e for e in self.result.entries if e.status == Status.failed]
         if failed:
             return f"{len(failed)} deletion(s) failed, e.g. {failed[0].tag}: {failed[0].reason}"
         return None
 
 
 def empty_summary() -> dict[str, int]:
-    return {key: 0 for key in (KEPT, *(status.value for status in Status))}
+    return {status.value: 0 for status in Status}
 
 
 @dataclass

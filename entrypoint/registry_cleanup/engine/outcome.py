@@ -3,7 +3,7 @@ the sweep's entries and every report use too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 class Status(StrEnum):
     """The word a report gives for a tag; its value is what JSON and tables print."""
 
+    kept = "kept"  # the plan keeps it (a sweep's entries only)
     deleted = "deleted"
     absent = "absent"
     skipped = "skipped"
@@ -81,15 +82,29 @@ def failed_outcome(target: ImageRef, reason: str) -> Outcome:
 
 @dataclass(frozen=True)
 class SweepEntry:
+    """One tag of a sweep: what became of it, and why.
+
+    ``reason`` is the plan's or the delete's; ``qualifier`` is what the run adds to it (a dry
+    run, the guard's refusal), joined to it only where it is shown (``shown_reason``)."""
+
     repository: str
     tag: str
-    status: str  # a report.Status value, or "kept"
+    status: Status
     reason: str
     digest: str | None = None
     created_at: str | None = None
+    qualifier: str | None = None
+
+    @property
+    def shown_reason(self) -> str:
+        return f"{self.reason}; {self.qualifier}" if self.qualifier else self.reason
+
+    def restated(self, status: Status, reason: str) -> SweepEntry:
+        """The same tag with another status and reason (and nothing the run had added)."""
+        return replace(self, status=status, reason=reason, qualifier=None)
 
 
-def entry_for(repo: Repository, decision: Decision, status: str, reason: str) -> SweepEntry:
+def entry_for(repo: Repository, decision: Decision, status: Status, reason: str) -> SweepEntry:
     """A sweep's entry for a planned tag: what became of it, and why."""
     created = decision.created_at.isoformat() if decision.created_at else None
     return SweepEntry(

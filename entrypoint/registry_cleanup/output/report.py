@@ -69,7 +69,11 @@ def delete_document(outcome: Outcome, target: ImageRef, *, dry_run: bool) -> dic
         "registry": target.registry,
         "repository": target.repository_ref,
         "dry_run": dry_run,
-        "summary": {status.value: int(outcome.status is status) for status in Status},
+        "summary": {
+            status.value: int(outcome.status is status)
+            for status in Status
+            if status is not Status.kept  # a sweep's word: a delete either acts or says why not
+        },
         "tags": [
             {
                 "repository": target.repository_ref,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from registry_cleanup import __version__
+from registry_cleanup.engine.outcome import SweepEntry
 from registry_cleanup.engine.sweep import SweepResult
 from registry_cleanup.output.report import REPORT_VERSION, now_iso, print_tag_table, write_document
 
@@ -27,7 +28,7 @@ def as_document(result: SweepResult) -> dict[str, Any]:
         "refused": result.refused,
         "notes": list(result.notes),
         "summary": result.summary(),
-        "tags": [asdict(entry) for entry in result.entries],
+        "tags": [entry_document(entry) for entry in result.entries],
     }
 
 
@@ -40,6 +41,14 @@ def applied_document(result: SweepResult, plan_file: Path, planned_at: datetime)
     }
 
 
+def entry_document(entry: SweepEntry) -> dict[str, Any]:
+    """One tag of a report: its reason as shown, with what the run added to it."""
+    document = asdict(entry)
+    document["reason"] = entry.shown_reason
+    del document["qualifier"]
+    return document
+
+
 def summary_line(result: SweepResult) -> str:
     mode = "dry run" if result.dry_run else "deleting"
     counts = ", ".join(f"{key} {value}" for key, value in result.summary().items() if value)
@@ -48,7 +57,7 @@ def summary_line(result: SweepResult) -> str:
 
 def print_table(result: SweepResult, stream: TextIO) -> None:
     """Every tag with what happened and why (report.print_tag_table)."""
-    rows = [(e.repository, e.tag, e.status, e.reason) for e in result.entries]
+    rows = [(e.repository, e.tag, e.status, e.shown_reason) for e in result.entries]
     print_tag_table(stream, f"registry-cleanup sweep: {result.project}", rows)
 
 
