@@ -26,13 +26,13 @@ from registry_cleanup.engine.deletion import explain_failure
 from registry_cleanup.engine.restore import (
     RestoreOutcome,
     RestoreStatus,
-    as_document,
     read_report,
     restore_one,
     select,
     summary,
 )
 from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
+from registry_cleanup.output.report import restore_document
 from registry_cleanup.output.shown import stderr_line
 from registry_cleanup.registry.hosts import HostSettings, TlsMode, check_ca_file
 from registry_cleanup.registry.regctl import DEFAULT_TIMEOUT_SECONDS, RegctlError
@@ -132,7 +132,7 @@ def restore(
                 if not json_output:
                     typer.echo(outcome.as_line())
     if json_output:
-        typer.echo(json.dumps(as_document(outcomes, dry_run=dry_run), indent=2))
+        typer.echo(json.dumps(restore_document(outcomes, dry_run=dry_run), indent=2))
     counts = ", ".join(f"{key} {value}" for key, value in summary(outcomes).items() if value)
     stderr_line(f"restore from {report}: {counts or 'the report records no deleted tag'}")
     failed = any(outcome.status.is_failure for outcome in outcomes)

@@ -36,9 +36,9 @@ DEFAULT_MAX_PLAN_AGE = "7d"
 
 if TYPE_CHECKING:
     from registry_cleanup.engine.group_sweep import ProjectSelection
+    from registry_cleanup.engine.progress import Progress
     from registry_cleanup.engine.sweep import SweepOptions, SweepResult
     from registry_cleanup.gitlab import GitLabApi
-    from registry_cleanup.output.progress import Progress
 
 EPILOG = """\
 Examples:
@@ -348,7 +348,8 @@ class _Run:
         return self.output.show_sweep(result, document=document, sizes=_sizes(api, result))
 
     def group(self, group: str, selection: ProjectSelection, options: SweepOptions) -> int:
-        from registry_cleanup.engine.group_sweep import GroupSweep, SilentProgress
+        from registry_cleanup.engine.group_sweep import GroupSweep
+        from registry_cleanup.engine.progress import SilentProgress
         from registry_cleanup.engine.sweep import Sweep
 
         api = connect.group_api(self.api_url, group)

@@ -6,9 +6,15 @@ It uses the domain and the stores and readers it is given; it prints nothing (``
 __all__ = [
     "apply",
     "deletion",
+    "executor",
     "group_pipeline",
     "group_sweep",
+    "inventory",
+    "outcome",
+    "page_delete",
     "plan_file",
+    "progress",
+    "ref_lists",
     "restore",
     "sweep",
 ]

@@ -22,9 +22,9 @@ from registry_cleanup.engine.deletion import TagStore
 from registry_cleanup.engine.executor import Executor, Work
 from registry_cleanup.engine.outcome import Status, SweepEntry
 from registry_cleanup.engine.plan_file import Plan, PlannedTag, check_plan, read_plan
+from registry_cleanup.engine.progress import Progress
 from registry_cleanup.engine.sweep import Sweep, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
-from registry_cleanup.output.progress import Progress
 
 CHANGED = "changed since the plan"
 

@@ -22,9 +22,9 @@ from registry_cleanup.engine.outcome import (
     failed_outcome,
 )
 from registry_cleanup.engine.page_delete import PageDeletes, delete_page
+from registry_cleanup.engine.progress import Progress
 from registry_cleanup.errors import CleanupError
 from registry_cleanup.gitlab import Repository, TagPage
-from registry_cleanup.output.progress import Progress
 from registry_cleanup.pool import run_bounded
 
 

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from registry_cleanup.domain.safety import TagPattern, compile_pattern
 from registry_cleanup.engine.outcome import Status
+from registry_cleanup.engine.progress import Progress, SilentProgress
 from registry_cleanup.engine.sweep import Sweep, SweepOptions, SweepResult
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab import GitLabApi, GroupRepository
-from registry_cleanup.output.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -198,16 +198,3 @@ class GroupApi(Protocol):
     def project_api(
         self, project_id: int, repositories: Sequence[GroupRepository]
     ) -> GitLabApi: ...
-
-
-class SilentProgress:
-    """The per-project sweeps report progress through the group's one bar, not their own."""
-
-    def start(self, total: int, label: str) -> None:
-        return
-
-    def advance(self, status: str) -> None:
-        return
-
-    def close(self) -> None:
-        return

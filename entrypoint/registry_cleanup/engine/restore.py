@@ -209,16 +209,3 @@ def restore_one(item: Deleted, store: RestoreStore, *, dry_run: bool) -> Restore
 def summary(outcomes: Sequence[RestoreOutcome]) -> dict[str, int]:
     counts = Counter(outcome.status for outcome in outcomes)
     return {status.value: counts.get(status, 0) for status in RestoreStatus}
-
-
-def as_document(outcomes: Sequence[RestoreOutcome], *, dry_run: bool) -> dict[str, Any]:
-    from registry_cleanup.output.report import REPORT_VERSION, now_iso
-
-    return {
-        "version": REPORT_VERSION,
-        "kind": "restore",
-        "generated_at": now_iso(),
-        "dry_run": dry_run,
-        "summary": summary(outcomes),
-        "tags": [outcome.as_dict() for outcome in outcomes],
-    }

@@ -51,6 +51,7 @@ from registry_cleanup.engine.deletion import TagStore
 from registry_cleanup.engine.executor import Executor, Work
 from registry_cleanup.engine.inventory import Inventory, TagReader, info
 from registry_cleanup.engine.outcome import Status, SweepEntry, entry_for
+from registry_cleanup.engine.progress import Progress
 from registry_cleanup.engine.ref_lists import Refs, read_refs
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab import (
@@ -60,7 +61,6 @@ from registry_cleanup.gitlab import (
 )
 from registry_cleanup.gitlab.registry import named, paths_of
 from registry_cleanup.gitlab.tag_store import ApiTagStore
-from registry_cleanup.output.progress import Progress
 from registry_cleanup.pool import DEFAULT_CONCURRENCY
 
 

@@ -9,18 +9,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from registry_cleanup.engine.progress import Progress
+
 LOG_INTERVAL_SECONDS = 10.0
-
-
-class Progress(Protocol):
-    def start(self, total: int, label: str) -> None: ...
-    def advance(self, status: str) -> None: ...
-    def close(self) -> None: ...
 
 
 class LogProgress:

@@ -11,6 +11,8 @@ from typing import Any, TextIO
 
 from registry_cleanup.domain.refs import ImageRef
 from registry_cleanup.engine.outcome import Outcome, Status
+from registry_cleanup.engine.restore import RestoreOutcome
+from registry_cleanup.engine.restore import summary as restore_summary
 
 
 def outcome_json(outcome: Outcome) -> str:
@@ -83,6 +85,18 @@ def delete_document(outcome: Outcome, target: ImageRef, *, dry_run: bool) -> dic
                 "digest": outcome.digest,
             }
         ],
+    }
+
+
+def restore_document(outcomes: Sequence[RestoreOutcome], *, dry_run: bool) -> dict[str, Any]:
+    """The --json document of ``restore``: each tag's outcome and the counts."""
+    return {
+        "version": REPORT_VERSION,
+        "kind": "restore",
+        "generated_at": now_iso(),
+        "dry_run": dry_run,
+        "summary": restore_summary(outcomes),
+        "tags": [outcome.as_dict() for outcome in outcomes],
     }
 
 
