@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.engine.plan_file import (
     check_plan,
     instance_of,
@@ -16,7 +17,6 @@ from registry_cleanup.engine.plan_file import (
     plan_document,
 )
 from registry_cleanup.engine.restore import parse_report, select
-from registry_cleanup.engine.sweep import SweepOptions
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab import Repository
 

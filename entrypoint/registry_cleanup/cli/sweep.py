@@ -36,8 +36,9 @@ DEFAULT_MAX_PLAN_AGE = "7d"
 
 if TYPE_CHECKING:
     from registry_cleanup.engine.group_sweep import ProjectSelection
+    from registry_cleanup.engine.options import SweepOptions
     from registry_cleanup.engine.progress import Progress
-    from registry_cleanup.engine.sweep import SweepOptions, SweepResult
+    from registry_cleanup.engine.sweep import SweepResult
     from registry_cleanup.gitlab import GitLabApi
 
 EPILOG = """\
@@ -230,7 +231,7 @@ def sweep(
     """
     from registry_cleanup.domain.durations import parse_count, parse_duration
     from registry_cleanup.engine.group_sweep import ProjectSelection
-    from registry_cleanup.engine.sweep import SweepOptions
+    from registry_cleanup.engine.options import SweepOptions
 
     # The registry login serves deletes with --via registry, and in any case reads what
     # GitLab cannot say of a tag (an image index's age and digest) where credentials are set.

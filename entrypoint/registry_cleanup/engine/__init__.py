@@ -10,6 +10,7 @@ __all__ = [
     "group_pipeline",
     "group_sweep",
     "inventory",
+    "options",
     "outcome",
     "page_delete",
     "plan_file",

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from registry_cleanup.domain.safety import TagPattern, compile_pattern
+from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.engine.outcome import Status
 from registry_cleanup.engine.progress import Progress, SilentProgress
-from registry_cleanup.engine.sweep import Sweep, SweepOptions, SweepResult
+from registry_cleanup.engine.sweep import Sweep, SweepResult
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab import GitLabApi, GroupRepository
 

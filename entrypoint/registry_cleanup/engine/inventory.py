@@ -16,7 +16,7 @@ from registry_cleanup.gitlab import GitLabApi, Repository, TagDetail, TagPage
 from registry_cleanup.pool import run_bounded
 
 if TYPE_CHECKING:
-    from registry_cleanup.engine.sweep import SweepOptions
+    from registry_cleanup.engine.options import SweepOptions
 
 
 @dataclass

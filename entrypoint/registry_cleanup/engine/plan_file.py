@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from registry_cleanup.engine.sweep import SweepOptions
+from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab import Repository, base_url
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from registry_cleanup.domain.image_age import ImageReader
 from registry_cleanup.domain.plan import (
@@ -39,17 +39,14 @@ from registry_cleanup.domain.plan import (
     orphans,
     plan,
 )
-from registry_cleanup.domain.refs import slugify
 from registry_cleanup.domain.safety import (
     GitLabTagRule,
-    ProtectionRules,
-    TagPattern,
-    compile_pattern,
     rules_restricting,
 )
 from registry_cleanup.engine.deletion import TagStore
 from registry_cleanup.engine.executor import Executor, Work
 from registry_cleanup.engine.inventory import Inventory, TagReader, info
+from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.engine.outcome import Status, SweepEntry, entry_for
 from registry_cleanup.engine.progress import Progress
 from registry_cleanup.engine.ref_lists import Refs, read_refs
@@ -61,44 +58,6 @@ from registry_cleanup.gitlab import (
 )
 from registry_cleanup.gitlab.registry import named, paths_of
 from registry_cleanup.gitlab.tag_store import ApiTagStore
-from registry_cleanup.pool import DEFAULT_CONCURRENCY
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    repositories: tuple[str, ...] = ()
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    protect: tuple[str, ...] = ()
-    protect_semver: bool = True
-    keep_n: int | None = None
-    older_than: timedelta | None = None
-    min_age: timedelta = timedelta(minutes=5)
-    default_branch: str | None = None
-    delete: bool = False
-    trust_branch_list: bool = False
-    concurrency: int = DEFAULT_CONCURRENCY
-    # Fetch the digest of every tag that may go even without an age rule (sweep --plan-out):
-    # a plan is applied only to tags still at the digest it recorded.
-    record_digests: bool = False
-
-    def protection(self, default_branch: str | None) -> ProtectionRules:
-        """Our own protection rules: the default branch's tag, --protect, release tags."""
-        return ProtectionRules.build(
-            default_branch_tag=slugify(default_branch) if default_branch else None,
-            patterns=self.protect,
-            protect_semver=self.protect_semver,
-        )
-
-    def __post_init__(self) -> None:
-        # A bad pattern is refused before the first request, not after listing every tag.
-        for option, patterns in (
-            ("--include", self.include),
-            ("--exclude", self.exclude),
-            ("--protect", self.protect),
-        ):
-            for pattern in patterns:
-                compile_pattern(pattern, option=option)
 
 
 @dataclass
@@ -331,21 +290,4 @@ class Sweep:
                     "protected container tag rule is treated as applying to it"
                 )
             gitlab_patterns = rules_restricting(tag_rules, level)
-        return SweepRules(
-            protection=options.protection(default_branch),
-            include=tuple(compile_pattern(p, option="--include") for p in options.include),
-            exclude=tuple(compile_pattern(p, option="--exclude") for p in options.exclude),
-            gitlab_protected=tuple(_gitlab_pattern(p) for p in gitlab_patterns),
-            keep_n=options.keep_n,
-            older_than=options.older_than,
-            min_age=options.min_age,
-            digests_required=digests_required,
-        )
-
-
-def _gitlab_pattern(pattern: str) -> TagPattern:
-    try:
-        return compile_pattern(pattern, option="GitLab protected tag rule")
-    except InputError:
-        # A rule RE2 cannot read (GitLab should not have stored it): protect everything.
-        return compile_pattern(".*")
+        return options.rules(default_branch, gitlab_patterns, digests_required=digests_required)
