@@ -14,12 +14,8 @@ from email.utils import formatdate
 
 import pytest
 
-from registry_cleanup.gitlab.rate_limit import (
-    MAX_BACKOFF_SECONDS,
-    Budget,
-    retry_delay,
-    window_from,
-)
+from registry_cleanup.gitlab.rate_headers import MAX_BACKOFF_SECONDS, retry_delay, window_from
+from registry_cleanup.gitlab.rate_limit import Budget
 from tests.fakes.rate_limits import RateLimit, Throttle
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, on a window boundary
