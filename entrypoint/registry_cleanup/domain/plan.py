@@ -53,6 +53,22 @@ class Action(StrEnum):
     keep = "keep"
 
 
+class Why(StrEnum):
+    """What kind of reason a decision has: code reads this, people read the reason's words."""
+
+    protected = "protected"  # our rules: the default branch's tag, --protect, release tags
+    gitlab_protected = "gitlab-protected"  # a GitLab protected container tag rule
+    live_ref = "live-ref"  # a branch or git tag has the slug
+    not_included = "not-included"
+    excluded = "excluded"
+    orphan = "orphan"  # no ref has the slug: deleted (pending the age rules)
+    subject = "subject"  # a signature or attestation, deleted or kept with its subject
+    digest_unknown = "digest-unknown"
+    age_unknown = "age-unknown"
+    keep_n = "keep-n"
+    too_new = "too-new"  # --older-than, --min-age
+
+
 @dataclass(frozen=True)
 class Decision:
     tag: str
@@ -65,6 +81,7 @@ class Decision:
     after: tuple[str, ...] = ()
     # A kept tag the report should draw attention to (a signature of an unknown image).
     notable: bool = False
+    why: Why = Why.orphan
 
 
 @dataclass(frozen=True)
@@ -112,25 +129,30 @@ def _owners_reason(owners: list[str]) -> str:
     return f"live refs {', '.join(described)} share this slug"
 
 
-def _name_verdict(tag: str, slugs: dict[str, list[str]], rules: SweepRules) -> tuple[Action, str]:
+Verdict = tuple[Action, Why, str]
+
+
+def _name_verdict(tag: str, slugs: dict[str, list[str]], rules: SweepRules) -> Verdict:
     """The decision from names alone: keep with a reason, or orphaned (delete, pending ages)."""
     protection = verdict(tag, rules.protection)
     if not protection.allowed:
-        return Action.keep, protection.reason
+        return Action.keep, Why.protected, protection.reason
     for pattern in rules.gitlab_protected:
         if gitlab_protects(tag, pattern):
-            return Action.keep, f"protected by GitLab tag rule {pattern.pattern!r}"
+            why = f"protected by GitLab tag rule {pattern.pattern!r}"
+            return Action.keep, Why.gitlab_protected, why
     owners = slugs.get(tag)
     if owners:
-        return Action.keep, _owners_reason(owners)
+        return Action.keep, Why.live_ref, _owners_reason(owners)
     if attached_subject(tag) is not None:
-        return Action.delete, "follows its subject"  # decided in plan(), with the subject
+        # Decided in plan(), with the subject.
+        return Action.delete, Why.subject, "follows its subject"
     if rules.include and not any(p.fullmatch(tag) for p in rules.include):
-        return Action.keep, "not matched by --include"
+        return Action.keep, Why.not_included, "not matched by --include"
     for pattern in rules.exclude:
         if pattern.fullmatch(tag):
-            return Action.keep, f"matched by --exclude {pattern.pattern!r}"
-    return Action.delete, ORPHAN_REASON
+            return Action.keep, Why.excluded, f"matched by --exclude {pattern.pattern!r}"
+    return Action.delete, Why.orphan, ORPHAN_REASON
 
 
 def orphans(
@@ -161,9 +183,9 @@ def plan(
     orphaned: list[TagInfo] = []
     attached: list[TagInfo] = []
     for name, tag in unique.items():
-        action, reason = _name_verdict(name, slugs, rules)
+        action, why, reason = _name_verdict(name, slugs, rules)
         if action is Action.keep:
-            decisions[name] = _decision(tag, action, reason)
+            decisions[name] = _decision(tag, action, why, reason)
         elif attached_subject(name) is not None:
             attached.append(tag)
         else:
@@ -196,7 +218,9 @@ def _follow_subjects(
         ready = [t for t in pending.values() if attached_subject(t.name) not in undecided]
         if not ready:  # a cycle; content digests cannot make one, but never delete on it
             for tag in pending.values():
-                decisions[tag.name] = _decision(tag, Action.keep, "its subject is undecided")
+                decisions[tag.name] = _decision(
+                    tag, Action.keep, Why.subject, "its subject is undecided"
+                )
             return
         for tag in ready:
             subject = attached_subject(tag.name) or ""
@@ -216,47 +240,51 @@ def _follow(
 ) -> Decision:
     kept = sorted(d.tag for d in on_subject if d.action is Action.keep)
     if kept:
-        return _decision(tag, Action.keep, f"belongs to {subject}, which tag {kept[0]!r} keeps")
+        why = f"belongs to {subject}, which tag {kept[0]!r} keeps"
+        return _decision(tag, Action.keep, Why.subject, why)
     if unknown_kept:
-        return _decision(
-            tag, Action.keep, f"belongs to {subject}; kept tags of unknown digest may be on it"
-        )
+        why = f"belongs to {subject}; kept tags of unknown digest may be on it"
+        return _decision(tag, Action.keep, Why.subject, why)
     if not on_subject:
         return _decision(
             tag,
             Action.keep,
+            Why.subject,
             f"belongs to {subject}, which no tag of this repository points at (a platform "
             "image of a multi-platform index, or its tags were deleted earlier): kept",
             notable=True,
         )
     for pattern in rules.exclude:
         if pattern.fullmatch(tag.name):
-            return _decision(tag, Action.keep, f"matched by --exclude {pattern.pattern!r}")
+            why = f"matched by --exclude {pattern.pattern!r}"
+            return _decision(tag, Action.keep, Why.excluded, why)
     if rules.digests_required and tag.digest is None:
-        return _decision(tag, Action.keep, DIGEST_UNKNOWN)
+        return _decision(tag, Action.keep, Why.digest_unknown, DIGEST_UNKNOWN)
     last = tuple(sorted(d.tag for d in on_subject))
     names = ", ".join(repr(n) for n in last)
     return _decision(
         tag,
         Action.delete,
+        Why.subject,
         f"belongs to {subject}, whose last tags ({names}) go in this run",
         after=last,
     )
 
 
-def _retention(tag: TagInfo, index: int, rules: SweepRules, now: datetime) -> tuple[Action, str]:
+def _retention(tag: TagInfo, index: int, rules: SweepRules, now: datetime) -> Verdict:
     if rules.digests_required and tag.digest is None:
-        return Action.keep, DIGEST_UNKNOWN
+        return Action.keep, Why.digest_unknown, DIGEST_UNKNOWN
     if rules.needs_age and tag.created_at is None:
-        return Action.keep, AGE_UNKNOWN
+        return Action.keep, Why.age_unknown, AGE_UNKNOWN
     if rules.keep_n and index < rules.keep_n:
-        return Action.keep, f"one of the {rules.keep_n} newest orphaned tags (--keep-n)"
+        return Action.keep, Why.keep_n, f"one of the {rules.keep_n} newest orphaned tags (--keep-n)"
     age = now - tag.created_at if tag.created_at is not None else None
     if rules.older_than is not None and age is not None and age < rules.older_than:
-        return Action.keep, f"newer than --older-than {_human(rules.older_than)}"
+        return Action.keep, Why.too_new, f"newer than --older-than {_human(rules.older_than)}"
     if age is not None and age < rules.min_age:
-        return Action.keep, f"appeared less than {_human(rules.min_age)} ago (--min-age)"
-    return Action.delete, ORPHAN_REASON
+        why = f"appeared less than {_human(rules.min_age)} ago (--min-age)"
+        return Action.keep, Why.too_new, why
+    return Action.delete, Why.orphan, ORPHAN_REASON
 
 
 def _timestamp(tag: TagInfo) -> float:
@@ -266,6 +294,7 @@ def _timestamp(tag: TagInfo) -> float:
 def _decision(
     tag: TagInfo,
     action: Action,
+    why: Why,
     reason: str,
     *,
     after: tuple[str, ...] = (),
@@ -279,6 +308,7 @@ def _decision(
         created_at=tag.created_at,
         after=after,
         notable=notable,
+        why=why,
     )
 
 

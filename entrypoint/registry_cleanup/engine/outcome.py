@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from registry_cleanup.domain.plan import Why
 from registry_cleanup.domain.refs import ImageRef
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ class SweepEntry:
     digest: str | None = None
     created_at: str | None = None
     qualifier: str | None = None
+    # The plan's kind of reason, where the reason is the plan's (not the delete's).
+    why: Why | None = None
 
     @property
     def shown_reason(self) -> str:
@@ -104,7 +107,9 @@ class SweepEntry:
         return replace(self, status=status, reason=reason, qualifier=None)
 
 
-def entry_for(repo: Repository, decision: Decision, status: Status, reason: str) -> SweepEntry:
+def entry_for(
+    repo: Repository, decision: Decision, status: Status, reason: str, why: Why | None = None
+) -> SweepEntry:
     """A sweep's entry for a planned tag: what became of it, and why."""
     created = decision.created_at.isoformat() if decision.created_at else None
     return SweepEntry(
@@ -114,4 +119,5 @@ def entry_for(repo: Repository, decision: Decision, status: Status, reason: str)
         reason=reason,
         digest=decision.digest,
         created_at=created,
+        why=why,
     )

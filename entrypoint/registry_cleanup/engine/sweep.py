@@ -31,10 +31,9 @@ from datetime import UTC, datetime
 
 from registry_cleanup.domain.image_age import ImageReader
 from registry_cleanup.domain.plan import (
-    AGE_UNKNOWN,
-    DIGEST_UNKNOWN,
     Action,
     SweepRules,
+    Why,
     broken_branch_list,
     orphans,
     plan,
@@ -211,7 +210,9 @@ class Sweep:
                 if decision.action is Action.delete:
                     work.append(Work(repo, decision))
                 else:
-                    result.entries.append(entry_for(repo, decision, Status.kept, decision.reason))
+                    result.entries.append(
+                        entry_for(repo, decision, Status.kept, decision.reason, decision.why)
+                    )
                     if decision.notable:
                         unknown_subjects.append(decision.tag)
             if unknown_subjects:
@@ -227,10 +228,10 @@ class Sweep:
         """One line each for what the registry would not show, and for tags kept because
         their age or digest is unknown, with what would tell them."""
         result.notes += registry_notes
-        kept_undated = sum(1 for entry in result.entries if entry.reason == AGE_UNKNOWN)
+        kept_undated = sum(1 for entry in result.entries if entry.why is Why.age_unknown)
         if kept_undated:
             result.notes.append(_undated_note(kept_undated, self._images is not None))
-        undigested = sum(1 for entry in result.entries if entry.reason == DIGEST_UNKNOWN)
+        undigested = sum(1 for entry in result.entries if entry.why is Why.digest_unknown)
         if undigested:
             later = (
                 "the next run looks at them again"
@@ -249,7 +250,8 @@ class Sweep:
         why = "refused by the guard" if result.refused else "dry run: nothing was changed"
         if result.refusal is not None and self._options.delete:
             why = "refused: the git tags could not be listed"
-        entry = entry_for(item.repository, item.decision, status, item.decision.reason)
+        decision = item.decision
+        entry = entry_for(item.repository, decision, status, decision.reason, decision.why)
         return replace(entry, qualifier=why)
 
     def _select(self, repositories: list[Repository]) -> list[Repository]:

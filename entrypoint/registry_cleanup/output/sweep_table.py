@@ -45,7 +45,7 @@ def entry_document(entry: SweepEntry) -> dict[str, Any]:
     """One tag of a report: its reason as shown, with what the run added to it."""
     document = asdict(entry)
     document["reason"] = entry.shown_reason
-    del document["qualifier"]
+    del document["qualifier"], document["why"]
     return document
 
 
