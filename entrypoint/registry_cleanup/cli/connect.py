@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from registry_cleanup.domain.refs import ImageRef
     from registry_cleanup.engine.deletion import TagStore
     from registry_cleanup.gitlab import GitLabApi, GitLabGroupApi, Repository
-    from registry_cleanup.registry.hosts import HostSettings, TlsMode
+    from registry_cleanup.registry.hosts import TlsMode
     from registry_cleanup.registry.regctl import RegctlSession
 
 
@@ -79,31 +79,39 @@ def find_repository(api: GitLabApi, name: str | None) -> Repository:
     )
 
 
-@contextmanager
-def regctl_session(
-    host: str,
-    settings: HostSettings,
-    *,
-    login: tuple[str, str, str] | None,
-    use_docker_config: bool,
-    timeout: float,
-    log: Callable[[str], None] | None,
-) -> Iterator[RegctlSession]:
-    """A regctl session for ``delete`` and ``restore``: the host's TLS, then the login
-    (host, username, password) when one is given."""
-    from registry_cleanup.registry.hosts import tls_notice
-    from registry_cleanup.registry.regctl import RegctlSession
+@dataclass(frozen=True)
+class RegistryOptions:
+    """The registry options ``delete`` and ``restore`` share: where to log in, as whom, TLS."""
 
-    notice = tls_notice(host, settings.tls)
-    if notice is not None:
-        stderr_line(notice)
-    with RegctlSession(
-        use_docker_config=use_docker_config, log=log, timeout=timeout, notice=stderr_line
-    ) as session:
-        session.configure_host(host, settings)
-        if login is not None:
-            session.login(*login)
-        yield session
+    login_host: str | None
+    username: str | None
+    password: str | None
+    tls: TlsMode
+    ca_file: Path | None
+    use_docker_config: bool
+    timeout: float
+    verbose: bool
+
+    @contextmanager
+    def session(self, host: str) -> Iterator[RegctlSession]:
+        """A regctl session for ``host``: its TLS, then the login when one is given."""
+        from registry_cleanup.registry.hosts import HostSettings, tls_notice
+        from registry_cleanup.registry.regctl import RegctlSession
+
+        notice = tls_notice(host, self.tls)
+        if notice is not None:
+            stderr_line(notice)
+        log = stderr_line if self.verbose else None
+        with RegctlSession(
+            use_docker_config=self.use_docker_config,
+            log=log,
+            timeout=self.timeout,
+            notice=stderr_line,
+        ) as session:
+            session.configure_host(host, HostSettings(tls=self.tls, ca_file=self.ca_file))
+            if self.username and self.password and self.login_host:
+                session.login(self.login_host, self.username, self.password)
+            yield session
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ from registry_cleanup.engine.deletion import (
 )
 from registry_cleanup.engine.outcome import Outcome, failed_outcome
 from registry_cleanup.errors import CleanupError, InputError
-from registry_cleanup.output.shown import Output, stderr_line
-from registry_cleanup.registry.hosts import HostSettings, TlsMode, check_ca_file
+from registry_cleanup.output.shown import Output
+from registry_cleanup.registry.hosts import TlsMode, check_ca_file
 from registry_cleanup.registry.regctl import DEFAULT_TIMEOUT_SECONDS
 
 EPILOG = """\
@@ -145,17 +145,10 @@ def delete(
         if via is Via.api:
             outcome = _through_api(request, api_url, project, tls)
         else:
-            login = (
-                (login_host, username, password) if username and password and login_host else None
+            registry_options = connect.RegistryOptions(
+                login_host, username, password, tls, ca_file, docker_config, timeout, verbose
             )
-            with connect.regctl_session(
-                target.registry,
-                HostSettings(tls=tls, ca_file=ca_file),
-                login=login,
-                use_docker_config=docker_config,
-                timeout=timeout,
-                log=stderr_line if verbose else None,
-            ) as session:
+            with registry_options.session(target.registry) as session:
                 outcome = delete_tag(request, session)
     except InputError:
         raise  # exit 2 in main(), like every other input error

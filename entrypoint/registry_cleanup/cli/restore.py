@@ -34,7 +34,7 @@ from registry_cleanup.engine.restore import (
 from registry_cleanup.errors import EXIT_FAILURE, EXIT_OK, InputError
 from registry_cleanup.output.report import restore_document
 from registry_cleanup.output.shown import stderr_line
-from registry_cleanup.registry.hosts import HostSettings, TlsMode, check_ca_file
+from registry_cleanup.registry.hosts import TlsMode, check_ca_file
 from registry_cleanup.registry.regctl import DEFAULT_TIMEOUT_SECONDS, RegctlError
 
 EPILOG = """\
@@ -108,15 +108,10 @@ def restore(
         check_ca_file(ca_file)
     outcomes: list[RestoreOutcome] = []
     if wanted:
-        login = (login_host, username, password) if username and password and login_host else None
-        with connect.regctl_session(
-            hosts[0],
-            HostSettings(tls=tls, ca_file=ca_file),
-            login=login,
-            use_docker_config=docker_config,
-            timeout=timeout,
-            log=stderr_line if verbose else None,
-        ) as session:
+        registry_options = connect.RegistryOptions(
+            login_host, username, password, tls, ca_file, docker_config, timeout, verbose
+        )
+        with registry_options.session(hosts[0]) as session:
             for item in wanted:
                 try:
                     outcome = restore_one(item, session, dry_run=dry_run)
