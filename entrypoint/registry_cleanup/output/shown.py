@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,14 +104,19 @@ class Output:
     def show_group(self, result: GroupSweepResult) -> int:
         from registry_cleanup.output.group_report import as_document
 
-        for outcome in result.projects:
-            if outcome.result is not None:
-                for note in outcome.result.notes:
-                    stderr_line(f"note: project {outcome.project}: {note}")
-        return self.show_merged(as_document(result), tables=True)
+        notes = [
+            f"note: project {outcome.project}: {note}"
+            for outcome in result.projects
+            if outcome.result is not None
+            for note in outcome.result.notes
+        ]
+        return self.show_merged(as_document(result), tables=True, notes=notes)
 
-    def show_merged(self, document: Mapping[str, Any], *, tables: bool = False) -> int:
-        """A group's document: written, printed as JSON (or as tables), then its summary."""
+    def show_merged(
+        self, document: Mapping[str, Any], *, tables: bool = False, notes: Sequence[str] = ()
+    ) -> int:
+        """A group's document: written, printed as JSON (or as tables), its projects' notes,
+        then its summary."""
         from registry_cleanup.output.group_report import print_tables, summary_lines
 
         if self.report is not None:
@@ -120,7 +125,7 @@ class Output:
             typer.echo(json.dumps(document, indent=2))
         elif tables:
             print_tables(document, sys.stdout)
-        for line in summary_lines(document):
+        for line in [*notes, *summary_lines(document)]:
             stderr_line(line)
         return EXIT_FAILURE if document["failed_projects"] else EXIT_OK
 
