@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_cleanup.domain.durations import parse_duration
+from registry_cleanup.domain.guard import broken_branch_list
 from registry_cleanup.domain.plan import (
     Action,
     SweepRules,
     TagInfo,
-    broken_branch_list,
     live_slugs,
     orphans,
     plan,

@@ -21,7 +21,7 @@ and reported when no tag of the repository has that digest.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -29,9 +29,6 @@ from enum import StrEnum
 from registry_cleanup.domain.refs import attached_subject, slugify
 from registry_cleanup.domain.safety import ProtectionRules, TagPattern, gitlab_protects, verdict
 
-# Guard: a branch list this much smaller than the tags it orphans looks broken.
-GUARD_RATIO = 10
-GUARD_MINIMUM_ORPHANS = 10
 ORPHAN_REASON = "no branch or git tag has this slug"
 AGE_UNKNOWN = "creation time unknown, and an age rule applies"
 # A tag is deleted only at a digest read before the ref lists that orphaned it (engine/sweep.py).
@@ -310,24 +307,6 @@ def _decision(
         notable=notable,
         why=why,
     )
-
-
-def broken_branch_list(
-    orphan_count: int, branches: Sequence[str], default_branch: str | None
-) -> str | None:
-    """Why the branch list looks broken (so nothing should be deleted), or None."""
-    if orphan_count == 0:
-        return None  # nothing would be deleted, so nothing to guard
-    if not branches:
-        return "the branch list is empty"
-    if default_branch and default_branch not in branches:
-        return f"the default branch {default_branch!r} is not in the branch list"
-    if orphan_count >= GUARD_MINIMUM_ORPHANS and orphan_count > GUARD_RATIO * len(branches):
-        return (
-            f"{orphan_count} tags have no branch but only {len(branches)} branches were listed "
-            f"(more than {GUARD_RATIO} orphans per branch)"
-        )
-    return None
 
 
 def _human(span: timedelta) -> str:

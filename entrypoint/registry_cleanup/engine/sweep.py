@@ -29,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from registry_cleanup.domain.guard import broken_branch_list
 from registry_cleanup.domain.image_age import ImageReader
 from registry_cleanup.domain.plan import (
     Action,
     SweepRules,
     Why,
-    broken_branch_list,
     orphans,
     plan,
 )
