@@ -156,12 +156,24 @@ class RegistryLogin:
 
 @dataclass(frozen=True)
 class RegistryAccess:
-    """A run's ways into the registry: where deletes go (--via registry: one regctl login for
-    every repository; None: GitLab's tag endpoint), and the reader of what GitLab cannot say of
-    a tag (its age and digest, for an image index), or None without registry credentials."""
+    """A run's ways into the registry: where deletes go (--via registry: one regctl session,
+    logged in once, for every repository; None: GitLab's tag endpoint), and the reader of what
+    GitLab cannot say of a tag (its age and digest, for an image index), or None without
+    registry credentials."""
 
-    store_for: Callable[[Repository], TagStore] | None
+    session: TagStore | None
     images: ImageReader | None
+
+    def store_for(self, api: GitLabApi) -> Callable[[Repository], TagStore]:
+        """Where the engine deletes a repository's tags: the regctl session, or GitLab's tag
+        endpoints for ``api``'s project (which delete a page at a time where they can)."""
+        session = self.session
+        if session is not None:
+            return lambda _: session
+        from registry_cleanup.gitlab.tag_store import ApiTagStore
+
+        images = self.images
+        return lambda repository: ApiTagStore(api, repository, images=images)
 
 
 @contextmanager
@@ -172,7 +184,7 @@ def registry_access(
     first read (most sweeps never need one) and closed with the run."""
     if deletes is not None:
         with deletes.session() as session:
-            yield RegistryAccess(lambda _: session, session)
+            yield RegistryAccess(session, session)
         return
     if reads is None or not reads.complete:
         yield RegistryAccess(None, None)

@@ -163,11 +163,9 @@ def _through_api(
     request: DeleteRequest, api_url: str | None, project: str | None, tls: TlsMode
 ) -> Outcome:
     """deletion.delete_tag's steps over GitLab's single-tag endpoint."""
-    from registry_cleanup.gitlab.tag_store import ApiTagStore
-
     api = connect.project_api(api_url, project)
     repository = connect.find_repository(api, request.target.repository_ref)
     # For a tag GitLab cannot read (an image index without its metadata database).
     reads = connect.RegistryLogin.from_env(tls)
     with connect.registry_access(None, reads) as access:
-        return delete_tag(request, ApiTagStore(api, repository, images=access.images))
+        return delete_tag(request, access.store_for(api)(repository))

@@ -302,7 +302,7 @@ class _Run:
             api = connect.project_api(self.api_url, self.project_ref)
             with connect.registry_access(self.deletes, self.reads) as access:
                 result = Sweep(
-                    api, options, _progress(), store_for=access.store_for, images=access.images
+                    api, options, _progress(), store_for=access.store_for(api), images=access.images
                 ).run()
         except CleanupError as error:
             if self.output.report is not None and not isinstance(error, InputError):
@@ -342,7 +342,7 @@ class _Run:
                 max_age=max_age,
                 trust_branch_list=trust_branch_list,
                 concurrency=concurrency,
-                store_for=access.store_for,
+                store_for=access.store_for(api),
                 images=access.images,
             )
         document = applied_document(result, plan_path, plan.created_at)
@@ -364,7 +364,7 @@ class _Run:
                     project_api,
                     opts,
                     SilentProgress(),
-                    store_for=access.store_for,
+                    store_for=access.store_for(project_api),
                     images=access.images,
                 ),
             ).run()

@@ -36,7 +36,7 @@ def apply_plan(
     *,
     now: Callable[[], datetime],
     trust_branch_list: bool = False,
-    store_for: Callable[[Repository], TagStore] | None = None,
+    store_for: Callable[[Repository], TagStore],
     concurrency: int | None = None,
     images: ImageReader | None = None,
 ) -> SweepResult:
@@ -148,7 +148,7 @@ def apply_plan_file(
     max_age: str,
     trust_branch_list: bool,
     concurrency: int | None,
-    store_for: Callable[[Repository], TagStore] | None = None,
+    store_for: Callable[[Repository], TagStore],
     images: ImageReader | None = None,
 ) -> tuple[SweepResult, Plan]:
     """``sweep --apply``: check the plan against this instance, project and time, then apply.

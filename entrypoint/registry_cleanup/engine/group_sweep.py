@@ -16,7 +16,7 @@ from typing import Protocol
 from registry_cleanup.domain.safety import TagPattern, compile_pattern
 from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.engine.outcome import Status
-from registry_cleanup.engine.progress import Progress, SilentProgress
+from registry_cleanup.engine.progress import Progress
 from registry_cleanup.engine.sweep import Sweep, SweepResult
 from registry_cleanup.errors import CleanupError, InputError
 from registry_cleanup.gitlab import GitLabApi, GroupRepository
@@ -146,7 +146,7 @@ class GroupSweep:
         options: SweepOptions,
         progress: Progress,
         *,
-        sweep_for: Callable[[GitLabApi, SweepOptions], Sweep] | None = None,
+        sweep_for: Callable[[GitLabApi, SweepOptions], Sweep],
     ) -> None:
         if options.repositories:
             raise InputError("--repository picks within one project; it cannot go with --group")
@@ -159,7 +159,7 @@ class GroupSweep:
         self._selection = selection
         self._options = options
         self._progress = progress
-        self._sweep_for = sweep_for or (lambda api, opts: Sweep(api, opts, SilentProgress()))
+        self._sweep_for = sweep_for
 
     def run(self) -> GroupSweepResult:
         group_path, projects = listed_projects(self._api, self._selection)

@@ -56,7 +56,6 @@ from registry_cleanup.gitlab import (
     TagPage,
 )
 from registry_cleanup.gitlab.registry import named, paths_of
-from registry_cleanup.gitlab.tag_store import ApiTagStore
 
 
 @dataclass
@@ -112,22 +111,20 @@ class Sweep:
         progress: Progress,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        store_for: Callable[[Repository], TagStore] | None = None,
+        store_for: Callable[[Repository], TagStore],
         images: ImageReader | None = None,
     ) -> None:
         self._api = api
         self._options = options
         self._progress = progress
         self._now = now
-        # The registry, read for what GitLab cannot say of a tag (domain/image_age.py); None without
-        # registry credentials.
+        # The registry, read for what GitLab cannot say of a tag (domain/image_age.py); None
+        # without registry credentials.
         self._images = images
-        # Where deletions go: GitLab's tag endpoint by default, or one shared RegctlSession
-        # (configured and logged in once, before the pool starts) for the registry path.
-        # Public: sweep --apply deletes through the same stores.
-        self.store_for = store_for or (
-            lambda repository: ApiTagStore(api, repository, images=images)
-        )
+        # Where deletions go (GitLab's tag endpoint, or one shared RegctlSession for the
+        # registry path): the command decides (cli/connect.py). Public: sweep --apply deletes
+        # through the same stores.
+        self.store_for = store_for
 
     def run(self) -> SweepResult:
         options = self._options
