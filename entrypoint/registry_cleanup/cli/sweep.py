@@ -237,7 +237,7 @@ def sweep(
     # GitLab cannot say of a tag (an image index's age and digest) where credentials are set.
     reads = connect.RegistryLogin.from_env(tls)
     deletes = reads if via is Via.registry else None
-    output = Output(json_output, report=report, page=html)
+    run = _Run(api_url, project, deletes, reads, Output(json_output, report=report, page=html))
     if plan_out is not None and not dry_run:
         raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
     scoped_group = scope.group_of(context, group)
@@ -247,7 +247,6 @@ def sweep(
         if plan_out is not None:
             raise InputError("--apply and --plan-out cannot be combined; plan first, then apply")
         # The plan's own options decide; its deletions were the dry run that was reviewed.
-        run = _Run(api_url, project, deletes, reads, output)
         raise typer.Exit(run.apply(apply, max_plan_age, trust_branch_list, concurrency))
 
     options = SweepOptions(
@@ -267,7 +266,6 @@ def sweep(
         or (DEFAULT_REGCTL_CONCURRENCY if via is Via.registry else DEFAULT_CONCURRENCY),
         record_digests=plan_out is not None,
     )
-    run = _Run(api_url, project, deletes, reads, output)
     if scoped_group is not None:
         scope.refuse_project_options(context)
         selection = ProjectSelection(
