@@ -27,6 +27,7 @@ import pytest
 from devkit.images import ImagePusher
 from tests.conftest import require_tool
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.support.templates import spec_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "entrypoint/registry_cleanup"
@@ -42,6 +43,11 @@ def project_version() -> str:
     match = re.search(r'^__version__ = "([^"]+)"$', (PACKAGE / "__init__.py").read_text(), re.M)
     assert match is not None
     return match.group(1)
+
+
+def templates() -> list[str]:
+    """Every component: each names the image it runs by default."""
+    return sorted(path.stem for path in (ROOT / "templates").glob("*.yml"))
 
 
 def run(
@@ -132,9 +138,9 @@ def test_metadata_names_the_version_home_and_tested_pythons(dists: Dists):
     assert urls["Homepage"] == HOME
     assert all(url == HOME or url.startswith(f"{HOME}/-/") for url in urls.values()), urls
     # The home is where the templates' default image lives: one project, one name.
-    for template in (ROOT / "templates").glob("*.yml"):
-        image_default = "registry.gitlab.com/registry-cleanup/registry-cleanup/image"
-        assert image_default in template.read_text(), template.name
+    for name in templates():
+        image = spec_inputs(name)["image_repository"]["default"]
+        assert image == f"registry.gitlab.com/{HOME.removeprefix('https://gitlab.com/')}/image"
     classifiers = metadata.get_all("Classifier") or []
     pythons = {
         c.removeprefix("Programming Language :: Python :: ")
@@ -146,6 +152,16 @@ def test_metadata_names_the_version_home_and_tested_pythons(dists: Dists):
     assert image_python is not None
     assert {f"3.{sys.version_info.minor}", image_python.group(1), "3.11"} <= pythons
     assert min(pythons, key=lambda v: int(v.split(".")[1])) == "3.11"  # = Requires-Python
+
+
+def test_the_readme_names_this_package_and_the_templates_image(dists: Dists):
+    install = (ROOT / "README.md").read_text().split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    name = re.escape(wheel_metadata(dists.wheel)["Name"])
+    assert re.search(rf"^pipx install {name}\s", install, re.M), install
+    images = {spec_inputs(name)["image_repository"]["default"] for name in templates()}
+    assert len(images) == 1
+    assert f"docker run --rm -e GITLAB_TOKEN {images.pop()}:" in install
+    assert "--install-completion" in install
 
 
 def test_the_command_is_the_cli_entry_point(dists: Dists):
