@@ -23,6 +23,7 @@ import pytest
 from devkit import image
 from devkit.local_registry import LocalRegistry
 from tests.conftest import require_tool
+from tests.fakes.gitlab_emulator import Role
 
 # Every test here needs the built image (the session's built_image fixture).
 pytestmark = pytest.mark.image
@@ -311,3 +312,47 @@ def test_the_arm64_image_does_the_same_under_qemu(container, registry):
     assert lines[1] == "aarch64"
     assert "smoke: ok" in result.stdout
     assert registry.tags("smoke/registry-cleanup") == ["keep-smoke"]
+
+
+# -- the docker path a terminal user takes: `docker run --rm -e GITLAB_TOKEN <image> ...` ------
+
+
+def run_command(name: str, *argv: str, stdin: str | None = None):
+    """One command in the working container, as `docker run --rm <image> ARGV` runs it."""
+    return buildah("run", "--isolation", "chroot", name, "--", *argv, stdin=stdin, timeout=300)
+
+
+@pytest.mark.parametrize("container", ["linux/amd64"], indirect=True)
+def test_the_image_prints_version_and_help_and_sweeps_a_project_dry(
+    container, gitlab_emulator, pusher
+):
+    _, name = container
+    version = image.default_build_args().version
+    shown = run_command(name, "registry-cleanup", "--version")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == f"registry-cleanup {version}\n"
+    helped = run_command(name, "registry-cleanup", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "sweep" in helped.stdout
+    assert "--install-completion" in helped.stdout
+
+    project = gitlab_emulator.add_project("group/app", default_branch="main", branches=["main"])
+    gitlab_emulator.add_repository(project)
+    for tag in ("main", "feature-gone"):
+        pusher.push("group/app", tag)
+    token = gitlab_emulator.personal_token(project, Role.developer)
+    # The token arrives on stdin, as `-e GITLAB_TOKEN` passes it without a value: never argv.
+    sweep = f"sweep --api-url {gitlab_emulator.url} --project group/app"
+    swept = run_command(
+        name,
+        "sh",
+        "-c",
+        f"read -r GITLAB_TOKEN; export GITLAB_TOKEN; exec registry-cleanup {sweep}",
+        stdin=token + "\n",
+    )
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    rows = [line.split() for line in swept.stdout.splitlines() if line.startswith("127.0.0.1:")]
+    assert {row[1]: row[2] for row in rows} == {"feature-gone": "would-delete", "main": "kept"}
+    assert "(dry run): kept 1, would-delete 1" in swept.stderr
+    assert pusher.registry.tags("group/app") == ["feature-gone", "main"]
+    assert token not in swept.stdout + swept.stderr

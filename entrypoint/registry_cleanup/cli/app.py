@@ -49,7 +49,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     app = typer.Typer(
         name=PROG,
         help="Delete a branch's container image when the branch goes away, and nothing else.",
-        add_completion=False,
+        add_completion=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
     )
