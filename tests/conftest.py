@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,39 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{IMAGE}: builds the container image with buildah (minutes when its inputs changed); "
         "`./dev test --quick` leaves these out, CI never does",
     )
+
+
+# Test modules whose tests run on one pytest-xdist worker (scripts/test.sh runs `-n N`), each
+# with why. The others' tests are spread one by one, like xdist's own "load".
+ONE_WORKER_MODULES = {
+    # The built image is pushed once to one registry per module (module fixtures); spread over
+    # N workers that was N pushes of both platforms, and N builds with a cold cache.
+    "tests/integration/test_image_built.py": "the image, pushed once",
+    # One fresh venv with the wheel (pip wheel + pip install) serves its four tests.
+    "tests/integration/test_image_install.py": "the fresh venv, made once",
+    # Benchmarks measure contenders side by side; one at a time, not against each other.
+    "tests/integration/test_bench_smoke.py": "benchmarks, one at a time",
+}
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, unknown under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's "load", except that the tests of ONE_WORKER_MODULES go to one worker each.
+
+    xdist's own `--dist loadgroup` would do this with xdist_group marks, but pytest-xdist 3.8
+    tags grouped tests by setting Item._nodeid, which pytest 9.2 no longer reads: the marks
+    are silently ignored. Its scope scheduler, given scopes by nodeid, does not depend on that.
+    """
+    if config.getvalue("dist") != "load":
+        return None  # another --dist was asked for explicitly
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return ModulesTogether(config, log)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

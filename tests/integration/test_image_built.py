@@ -24,6 +24,7 @@ from devkit import image
 from devkit.local_registry import LocalRegistry
 from tests.conftest import require_tool
 from tests.fakes.gitlab_emulator import Role
+from tests.support.once import once_per_run
 
 # Every test here needs the built image (the session's built_image fixture).
 pytestmark = pytest.mark.image
@@ -57,7 +58,14 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> image.BuiltImage:
     if os.geteuid() != 0:
         require_tool("root (buildah's chroot isolation builds as root)", None)
     log = tmp_path_factory.mktemp("image-build") / "build.log"
-    return image.build(log=log)
+
+    def build() -> dict[str, str]:
+        built = image.build(log=log)
+        return {"layout": str(built.layout), "key": built.key}
+
+    # One build per run, whichever worker asks first (tests/support/once.py).
+    done = once_per_run(tmp_path_factory, "built-image", build)
+    return image.BuiltImage(Path(done["layout"]), done["key"])
 
 
 @pytest.fixture(scope="module")

@@ -182,6 +182,9 @@ def test_private_config_is_removed_when_interrupted(
                 30,
                 "regctl to block on the slow registry",
             )
+            # The sampler reads /proc every few ms, but on a loaded machine (other pytest
+            # workers) it can lag behind a regctl the signal ends at once: it sees regctl first.
+            wait_for(lambda: sampler.samples != [], 30, "the sampler to see regctl")
             configs = [p for p in scratch.iterdir() if p.name.startswith("registry-cleanup-")]
             assert len(configs) == 1
             assert (configs[0].stat().st_mode & 0o777) == 0o700

@@ -16,13 +16,20 @@ class Sample:
 
 
 class ProcSampler:
-    """Every ``interval`` seconds, in a thread, records each process running ``binary``."""
+    """Every ``interval`` seconds, in a thread, records each process running ``binary`` that
+    descends from this one.
+
+    Only descendants: other pytest workers (xdist) and other checkouts on the machine run the
+    same binary at the same time, and a sample of theirs would satisfy "a regctl process was
+    seen" without the command under test ever having run one.
+    """
 
     def __init__(self, binary: str, interval: float = 0.005) -> None:
         self._binary = os.path.realpath(binary)
         self._interval = interval
         self._stop = threading.Event()
         self._samples: dict[int, Sample] = {}
+        self._ancestor = os.getpid()
         self._thread = threading.Thread(target=self._watch, name="proc-sampler", daemon=True)
 
     def __enter__(self) -> ProcSampler:
@@ -57,6 +64,8 @@ class ProcSampler:
             for pid in _pids():
                 if pid in self._samples or _exe(pid) != self._binary:
                     continue
+                if not _descends_from(pid, self._ancestor):
+                    continue
                 try:
                     cmdline = _split(f"/proc/{pid}/cmdline")
                     environ = _split(f"/proc/{pid}/environ")
@@ -75,6 +84,26 @@ def _exe(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
+
+
+def _parent(pid: int) -> int | None:
+    """The parent's pid from /proc/PID/stat; the command name before it may hold spaces and
+    parentheses, so the fields are read after its last ')'."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            stat = stream.read()
+    except OSError:
+        return None  # it ended meanwhile
+    return int(stat.rsplit(b")", 1)[1].split()[1])
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    seen: int | None = pid
+    while seen is not None and seen > 1:
+        if seen == ancestor:
+            return True
+        seen = _parent(seen)
+    return False
 
 
 def _has_entry(pid: int, prefix: str) -> bool:
