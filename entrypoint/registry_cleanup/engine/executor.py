@@ -93,8 +93,11 @@ class Executor:
         time where the store can (engine/page_delete.py) and the tags came from GraphQL pages,
         else one tag at a time. Each chain's pages from its far end (page_delete's "Order")."""
         stores = {item.repository.id: self._store_for(item.repository) for item in items}
-        paged = {id_: s for id_, s in stores.items() if isinstance(s, PageDeletes)}
-        grouped, singles = _by_page(items, {k: v for k, v in self._pages.items() if k in paged})
+        # The pages of repositories whose store can delete a page at a time.
+        paged = {
+            i: pages for i, pages in self._pages.items() if isinstance(stores.get(i), PageDeletes)
+        }
+        grouped, singles = _by_page(items, paged)
         tasks: list[tuple[list[Work], TagPage | None]] = [
             (batch, self._pages[repo][index])
             for (repo, index), batch in sorted(
@@ -137,14 +140,14 @@ class Executor:
             store,
             lambda request: self._safe_delete(request, cast(TagStore, store)),
         )
-        return done + [(item_of[id(r)], _sweepentry_for(item_of[id(r)], o)) for r, o in outcomes]
+        return done + [(item_of[id(r)], _sweep_entry(item_of[id(r)], o)) for r, o in outcomes]
 
     def _delete_one(self, item: Work, store: TagStore, protection: ProtectionRules) -> SweepEntry:
         try:
             request = _request(item, protection)
         except CleanupError as error:
             return entry_for(item.repository, item.decision, Status.failed, str(error))
-        return _sweepentry_for(item, self._safe_delete(request, store))
+        return _sweep_entry(item, self._safe_delete(request, store))
 
     @staticmethod
     def _safe_delete(request: DeleteRequest, store: TagStore) -> Outcome:
@@ -154,7 +157,7 @@ class Executor:
             return failed_outcome(request.target, str(error))
 
 
-def _sweepentry_for(item: Work, outcome: Outcome) -> SweepEntry:
+def _sweep_entry(item: Work, outcome: Outcome) -> SweepEntry:
     repo, decision = item.repository, item.decision
     if outcome.result is Result.refused_protected:
         # GitLab's own rule protects the tag: the sweep keeps it, as it keeps tags its own

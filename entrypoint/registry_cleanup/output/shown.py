@@ -49,7 +49,8 @@ class Output:
     def show_delete(self, outcome: Outcome, target: ImageRef, *, dry_run: bool) -> int:
         from registry_cleanup.output.report import delete_document, outcome_json, outcome_line
 
-        self._keep(lambda: delete_document(outcome, target, dry_run=dry_run))
+        if self.report is not None:
+            self._write(self.report, delete_document(outcome, target, dry_run=dry_run))
         if self.json_output:
             typer.echo(outcome_json(outcome))
         elif not outcome.status.is_failure:
@@ -141,10 +142,6 @@ class Output:
         return EXIT_OK
 
     # -------------------------------------------------------------------------------------------
-
-    def _keep(self, document: Callable[[], Mapping[str, Any]]) -> None:
-        if self.report is not None:
-            self._write(self.report, document())
 
     @staticmethod
     def _write(path: Path, document: Mapping[str, Any]) -> None:
