@@ -85,7 +85,18 @@ ONE_WORKER_MODULES = {
     "tests/integration/test_image_install.py": "the fresh venv, made once",
     # Benchmarks measure contenders side by side; one at a time, not against each other.
     "tests/integration/test_bench_smoke.py": "benchmarks, one at a time",
+    # The sdist and wheel (python -m build) and the pipx-like venv are built once, not on
+    # every worker that draws one of its tests (about 20 s of CPU each).
+    "tests/integration/test_packaging.py": "the package, built and installed once",
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """ONE_WORKER_MODULES first, in the order listed: each is a long chain on one worker, so it
+    starts while the other workers take the many short tests, instead of trailing at the end
+    (xdist hands out work in collection order)."""
+    rank = {module: place for place, module in enumerate(ONE_WORKER_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, unknown under -p no:xdist
