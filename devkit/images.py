@@ -62,10 +62,16 @@ def _layer(seed: str) -> tuple[Blob, str]:
 
 
 def image_blobs(
-    seed: str, *, architecture: str = "amd64", created: str = CREATED
+    seed: str,
+    *,
+    architecture: str = "amd64",
+    created: str = CREATED,
+    layers: tuple[str, ...] | None = None,
 ) -> tuple[Blob, list[Blob]]:
-    """One platform image: its manifest and every blob it references."""
-    layer, diff_id = _layer(f"{seed}/{architecture}")
+    """One platform image: its manifest and every blob it references. ``layers`` names each
+    layer's seed, bottom first: images given the same seed share that layer, as images built
+    on one base share its layers; by default one layer of the image's own."""
+    made = [_layer(layer_seed) for layer_seed in (layers or (f"{seed}/{architecture}",))]
     config = Blob(
         OCI_CONFIG,
         json.dumps(
@@ -74,13 +80,14 @@ def image_blobs(
                 "architecture": architecture,
                 "os": "linux",
                 "config": {"Labels": {"org.example.seed": seed}},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in made]},
                 "history": [{"created": created, "created_by": "devkit.images"}],
             },
             sort_keys=True,
         ).encode(),
     )
-    return _oci_manifest(config, [layer.descriptor()]), [config, layer]
+    blobs = [layer for layer, _ in made]
+    return _oci_manifest(config, [layer.descriptor() for layer in blobs]), [config, *blobs]
 
 
 def _oci_manifest(config: Blob, layers: list[dict[str, object]]) -> Blob:
@@ -264,11 +271,15 @@ class ImagePusher:
         seed: str | None = None,
         multi_platform: bool = False,
         created: str = CREATED,
+        layers: tuple[str, ...] | None = None,
     ) -> str:
-        """Push a generated image as ``repository:tag``; returns its digest."""
+        """Push a generated image as ``repository:tag``; returns its digest. ``layers``: the
+        seeds of its layers (image_blobs), to share some with other images."""
         seed = seed if seed is not None else f"{repository}:{tag}"
         top, blobs = (
-            multi_platform_blobs(seed) if multi_platform else image_blobs(seed, created=created)
+            multi_platform_blobs(seed)
+            if multi_platform
+            else image_blobs(seed, created=created, layers=layers)
         )
         return self._push_blobs(repository, tag, top, blobs)
 

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from registry_cleanup.domain.image_age import ImageReader, RegistryImage
     from registry_cleanup.domain.refs import ImageRef
     from registry_cleanup.engine.deletion import TagStore
+    from registry_cleanup.engine.sizes import ManifestSource
     from registry_cleanup.gitlab import GitLabApi, GitLabGroupApi, Repository
     from registry_cleanup.registry.hosts import TlsMode
+    from registry_cleanup.registry.manifests import ManifestReader
     from registry_cleanup.registry.regctl import RegctlSession
 
 
@@ -153,6 +155,25 @@ class RegistryLogin:
             session.login(self.host, self.username, password)
             yield session
 
+    @contextmanager
+    def manifests(self) -> Iterator[ManifestReader]:
+        """A reader of the registry's manifests (sweep --sizes): the same credentials and TLS
+        settings as the regctl login, over HTTP, many at once."""
+        from registry_cleanup.registry.hosts import HostSettings
+        from registry_cleanup.registry.manifests import ManifestReader
+
+        password = os.environ.get("CI_REGISTRY_PASSWORD")
+        if not (self.host and self.username and password):
+            raise InputError(
+                "--sizes reads the registry: it needs CI_REGISTRY, CI_REGISTRY_USER and "
+                "CI_REGISTRY_PASSWORD"
+            )
+        settings = HostSettings(tls=self.tls, ca_file=self.ca_file)
+        with ManifestReader(
+            self.host, settings, username=self.username, password=password
+        ) as reader:
+            yield reader
+
 
 @dataclass(frozen=True)
 class RegistryAccess:
@@ -163,6 +184,8 @@ class RegistryAccess:
 
     session: TagStore | None
     images: ImageReader | None
+    # The registry's manifests, read for the storage figures (sweep --sizes), or None.
+    manifests: ManifestSource | None = None
 
     def store_for(self, api: GitLabApi) -> Callable[[Repository], TagStore]:
         """Where the engine deletes a repository's tags: the regctl session, or GitLab's tag
@@ -178,19 +201,25 @@ class RegistryAccess:
 
 @contextmanager
 def registry_access(
-    deletes: RegistryLogin | None, reads: RegistryLogin | None = None
+    deletes: RegistryLogin | None, reads: RegistryLogin | None = None, *, sizes: bool = False
 ) -> Iterator[RegistryAccess]:
     """One regctl login at most: the delete session reads too; otherwise one is opened at the
-    first read (most sweeps never need one) and closed with the run."""
-    if deletes is not None:
-        with deletes.session() as session:
-            yield RegistryAccess(session, session)
-        return
-    if reads is None or not reads.complete:
-        yield RegistryAccess(None, None)
-        return
+    first read (most sweeps never need one) and closed with the run. With ``sizes``, a
+    manifest reader for the storage figures as well (``reads`` must be complete)."""
     with ExitStack() as stack:
-        yield RegistryAccess(None, _OnFirstRead(reads, stack))
+        manifests = None
+        if sizes:
+            login = reads if reads is not None else deletes
+            manifests = stack.enter_context(login.manifests()) if login is not None else None
+            if manifests is None:
+                raise InputError("--sizes reads the registry: it needs registry credentials")
+        if deletes is not None:
+            session = stack.enter_context(deletes.session())
+            yield RegistryAccess(session, session, manifests)
+        elif reads is None or not reads.complete:
+            yield RegistryAccess(None, None, manifests)
+        else:
+            yield RegistryAccess(None, _OnFirstRead(reads, stack), manifests)
 
 
 class _OnFirstRead:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -211,6 +212,16 @@ def sweep(
             help="--apply refuses a plan older than AGE.",
         ),
     ] = DEFAULT_MAX_PLAN_AGE,
+    sizes: Annotated[
+        bool,
+        typer.Option(
+            "--sizes",
+            envvar="REGISTRY_CLEANUP_SIZES",
+            help="Also say how much the cleanup frees: each tag's image is read from the "
+            "registry (CI_REGISTRY, CI_REGISTRY_USER, CI_REGISTRY_PASSWORD) and the report, "
+            "table and page give the bytes freed and kept per repository (docs/sizes.md).",
+        ),
+    ] = False,
     html: Annotated[
         Path | None,
         typer.Option(
@@ -237,7 +248,8 @@ def sweep(
     # GitLab cannot say of a tag (an image index's age and digest) where credentials are set.
     reads = connect.RegistryLogin.from_env(tls)
     deletes = reads if via is Via.registry else None
-    run = _Run(api_url, project, deletes, reads, Output(json_output, report=report, page=html))
+    output = Output(json_output, report=report, page=html)
+    run = _Run(api_url, project, deletes, reads, output, sizes)
     if plan_out is not None and not dry_run:
         raise InputError("--plan-out makes a plan and deletes nothing; drop --delete")
     scoped_group = scope.group_of(context, group)
@@ -285,6 +297,8 @@ class _Run:
     deletes: connect.RegistryLogin | None
     reads: connect.RegistryLogin
     output: Output
+    # sweep --sizes: the storage figures, read from the registry.
+    sizes: bool = False
 
     def project(self, options: SweepOptions, plan_out: Path | None) -> int:
         from datetime import UTC, datetime
@@ -298,9 +312,14 @@ class _Run:
         started = datetime.now(UTC).replace(microsecond=0)
         try:
             api = connect.project_api(self.api_url, self.project_ref)
-            with connect.registry_access(self.deletes, self.reads) as access:
+            with self._registry() as access:
                 result = Sweep(
-                    api, options, _progress(), store_for=access.store_for(api), images=access.images
+                    api,
+                    options,
+                    _progress(),
+                    store_for=access.store_for(api),
+                    images=access.images,
+                    sizes=access.manifests,
                 ).run()
         except CleanupError as error:
             if self.output.report is not None and not isinstance(error, InputError):
@@ -321,7 +340,7 @@ class _Run:
                 created_at=started,
             )
             write_document(plan_out, plan)
-        return self.output.show_sweep(result, document=plan, sizes=_sizes(api, result))
+        return self.output.show_sweep(result, document=plan, reported_sizes=_sizes(api, result))
 
     def apply(
         self, plan_path: Path, max_age: str, trust_branch_list: bool, concurrency: int | None
@@ -331,7 +350,7 @@ class _Run:
         from registry_cleanup.output.sweep_table import applied_document
 
         api = connect.project_api(self.api_url, self.project_ref)
-        with connect.registry_access(self.deletes, self.reads) as access:
+        with self._registry() as access:
             result, plan = apply_plan_file(
                 api,
                 plan_path,
@@ -342,9 +361,10 @@ class _Run:
                 concurrency=concurrency,
                 store_for=access.store_for(api),
                 images=access.images,
+                sizes=access.manifests,
             )
         document = applied_document(result, plan_path, plan.created_at)
-        return self.output.show_sweep(result, document=document, sizes=_sizes(api, result))
+        return self.output.show_sweep(result, document=document, reported_sizes=_sizes(api, result))
 
     def group(self, group: str, selection: ProjectSelection, options: SweepOptions) -> int:
         from registry_cleanup.engine.group_sweep import GroupSweep
@@ -352,7 +372,7 @@ class _Run:
         from registry_cleanup.engine.sweep import Sweep
 
         api = connect.group_api(self.api_url, group)
-        with connect.registry_access(self.deletes, self.reads) as access:
+        with self._registry() as access:
             result = GroupSweep(
                 api,
                 selection,
@@ -364,9 +384,13 @@ class _Run:
                     SilentProgress(),
                     store_for=access.store_for(project_api),
                     images=access.images,
+                    sizes=access.manifests,
                 ),
             ).run()
         return self.output.show_group(result)
+
+    def _registry(self) -> AbstractContextManager[connect.RegistryAccess]:
+        return connect.registry_access(self.deletes, self.reads, sizes=self.sizes)
 
 
 def _progress() -> Progress:

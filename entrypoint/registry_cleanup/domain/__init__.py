@@ -3,4 +3,14 @@
 Every other layer may import it; it imports nothing of theirs (only ``errors``).
 """
 
-__all__ = ["ci", "durations", "guard", "image_age", "plan", "policy", "refs", "safety"]
+__all__ = [
+    "ci",
+    "durations",
+    "footprint",
+    "guard",
+    "image_age",
+    "plan",
+    "policy",
+    "refs",
+    "safety",
+]

@@ -17,5 +17,6 @@ __all__ = [
     "progress",
     "ref_lists",
     "restore",
+    "sizes",
     "sweep",
 ]

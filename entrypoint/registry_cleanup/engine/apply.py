@@ -23,6 +23,7 @@ from registry_cleanup.engine.executor import Executor, Work
 from registry_cleanup.engine.outcome import Status, SweepEntry
 from registry_cleanup.engine.plan_file import Plan, PlannedTag, check_plan, read_plan
 from registry_cleanup.engine.progress import Progress
+from registry_cleanup.engine.sizes import ManifestSource, measure_sweep
 from registry_cleanup.engine.sweep import Sweep, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
 
@@ -39,6 +40,7 @@ def apply_plan(
     store_for: Callable[[Repository], TagStore],
     concurrency: int | None = None,
     images: ImageReader | None = None,
+    sizes: ManifestSource | None = None,
 ) -> SweepResult:
     options = replace(
         plan.options,
@@ -81,6 +83,8 @@ def apply_plan(
                 done = replace(done, reason=f"{CHANGED}: {done.reason}")
             result.entries.append(done)
     result.entries.sort(key=lambda e: (e.repository, e.tag))
+    if sizes is not None:
+        result.sizes = measure_sweep(result, api, sizes, options.concurrency)
     return result
 
 
@@ -150,6 +154,7 @@ def apply_plan_file(
     concurrency: int | None,
     store_for: Callable[[Repository], TagStore],
     images: ImageReader | None = None,
+    sizes: ManifestSource | None = None,
 ) -> tuple[SweepResult, Plan]:
     """``sweep --apply``: check the plan against this instance, project and time, then apply.
 
@@ -177,5 +182,6 @@ def apply_plan_file(
         concurrency=concurrency,
         store_for=store_for,
         images=images,
+        sizes=sizes,
     )
     return result, plan

@@ -49,6 +49,7 @@ from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.engine.outcome import Status, SweepEntry, entry_for
 from registry_cleanup.engine.progress import Progress
 from registry_cleanup.engine.ref_lists import Refs, read_refs
+from registry_cleanup.engine.sizes import ManifestSource, Sizes, measure_sweep
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab import (
     GitLabApi,
@@ -74,6 +75,8 @@ class SweepResult:
     # The GraphQL pages each repository was listed in (by repository id), for deleting a page
     # at a time: `sweep --apply` deletes through the pages of its own fresh look.
     listing: dict[int, list[TagPage]] = field(default_factory=dict)
+    # What the run frees (sweep --sizes; engine/sizes.py), or None when not asked.
+    sizes: Sizes | None = None
 
     def summary(self) -> dict[str, int]:
         counts = Counter(entry.status for entry in self.entries)
@@ -113,6 +116,7 @@ class Sweep:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         store_for: Callable[[Repository], TagStore],
         images: ImageReader | None = None,
+        sizes: ManifestSource | None = None,
     ) -> None:
         self._api = api
         self._options = options
@@ -125,6 +129,8 @@ class Sweep:
         # registry path): the command decides (cli/connect.py). Public: sweep --apply deletes
         # through the same stores.
         self.store_for = store_for
+        # The registry, read for the storage figures (sweep --sizes) once the run is done.
+        self._sizes = sizes
 
     def run(self) -> SweepResult:
         options = self._options
@@ -164,6 +170,8 @@ class Sweep:
             result.entries += executor.delete_all(work, rules.protection)
         result.entries.sort(key=lambda e: (e.repository, e.tag))
         result.listing = inventory.pages
+        if self._sizes is not None:
+            result.sizes = measure_sweep(result, self._api, self._sizes, options.concurrency)
         return result
 
     # -- steps ------------------------------------------------------------------------------

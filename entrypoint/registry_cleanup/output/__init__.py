@@ -3,4 +3,12 @@
 It reads the engine's results; nothing below it imports it.
 """
 
-__all__ = ["group_report", "page", "progress", "report", "shown", "sweep_table"]
+__all__ = [
+    "figures",
+    "group_report",
+    "page",
+    "progress",
+    "report",
+    "shown",
+    "sweep_table",
+]

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from registry_cleanup.engine.group_sweep import GroupSweepResult, ProjectOutcome, empty_summary
 from registry_cleanup.errors import InputError
+from registry_cleanup.output.figures import status_counts
 from registry_cleanup.output.report import REPORT_VERSION, print_tag_table
 from registry_cleanup.output.sweep_table import as_document as project_document
 
@@ -43,6 +44,11 @@ def group_document(
         for key, value in section.get("summary", {}).items():
             totals[key] = totals.get(key, 0) + int(value)
     failed = [str(section["project"]) for section in sections if section.get("failed")]
+    if "reclaimable_bytes" in totals:
+        # Sized (sweep --sizes): the projects that free the most first.
+        sections = sorted(
+            sections, key=lambda s: -int(s.get("summary", {}).get("reclaimable_bytes", 0))
+        )
     return {
         "version": REPORT_VERSION,
         "kind": GROUP_REPORT_KIND,
@@ -114,7 +120,8 @@ def merge_reports(
 def summary_lines(document: Mapping[str, Any]) -> list[str]:
     """What stderr says at the end: totals, then each failed project by name and why."""
     mode = {True: "dry run", False: "deleting", None: "mixed"}[document.get("dry_run")]
-    counts = ", ".join(f"{key} {value}" for key, value in document["summary"].items() if value)
+    summary = status_counts(document["summary"])
+    counts = ", ".join(f"{key} {value}" for key, value in summary.items() if value)
     failed = document["failed_projects"]
     lines = [
         f"sweep of group {document['group']} ({mode}): {document['projects_total']} projects, "

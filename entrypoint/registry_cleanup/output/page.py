@@ -17,6 +17,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from registry_cleanup.output.figures import status_counts
+
 _TITLES = {
     "plan": "plan (dry run, for review)",
     "sweep": "result",
@@ -114,7 +116,7 @@ def render(document: Mapping[str, Any], *, sizes: Mapping[str, int | None] | Non
     title = "dry run" if dry_run_sweep else _TITLES.get(kind, kind)
     project = str(document.get("project", ""))
     tags: Sequence[Mapping[str, Any]] = document.get("tags", [])
-    summary: Mapping[str, int] = document.get("summary", {})
+    summary = status_counts(document.get("summary", {}))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

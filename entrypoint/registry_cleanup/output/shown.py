@@ -67,10 +67,11 @@ class Output:
         result: SweepResult,
         *,
         document: Mapping[str, Any] | None = None,
-        sizes: Callable[[], Mapping[str, int | None]] | None = None,
+        reported_sizes: Callable[[], Mapping[str, int | None]] | None = None,
     ) -> int:
         """A sweep's (plan's, apply's) report file, page, table or JSON, notes, guard, summary.
-        ``sizes`` is asked only when a page is written: each repository's size costs a request."""
+        ``reported_sizes`` (GitLab's) is asked only when a page is written: each repository's
+        size costs a request."""
         from registry_cleanup.output.sweep_table import as_document, print_table, summary_line
 
         shown = document if document is not None else as_document(result)
@@ -79,7 +80,7 @@ class Output:
         if self.page is not None:
             from registry_cleanup.output.page import write_html
 
-            write_html(self.page, shown, sizes() if sizes is not None else {})
+            write_html(self.page, shown, reported_sizes() if reported_sizes is not None else {})
         if self.json_output:
             typer.echo(json.dumps(shown, indent=2))
         else:
@@ -98,6 +99,7 @@ class Output:
             else:
                 stderr_line(f"warning: the branch list looks broken: {result.guard}")
         stderr_line(summary_line(result))
+        self._figures(shown)
         return EXIT_FAILURE if result.failed else EXIT_OK
 
     # -- a group: sweep --group, merge-reports ---------------------------------------------------
@@ -128,6 +130,7 @@ class Output:
             print_tables(document, sys.stdout)
         for line in [*notes, *summary_lines(document)]:
             stderr_line(line)
+        self._figures(document)
         return EXIT_FAILURE if document["failed_projects"] else EXIT_OK
 
     # -- settings: policy ------------------------------------------------------------------------
@@ -142,6 +145,20 @@ class Output:
         return EXIT_OK
 
     # -------------------------------------------------------------------------------------------
+
+    def _figures(self, document: Mapping[str, Any]) -> None:
+        """A sized report's last words: that the figures are an upper bound, then what the run
+        frees; on stdout, the table's last line (and the job log's), unless stdout is JSON."""
+        from registry_cleanup.output.figures import UPPER_BOUND, figure_line
+
+        line = figure_line(document)
+        if line is None:
+            return
+        stderr_line(f"note: {UPPER_BOUND}")
+        if self.json_output:
+            stderr_line(line)
+        else:
+            typer.echo(line)
 
     @staticmethod
     def _write(path: Path, document: Mapping[str, Any]) -> None:

@@ -9,12 +9,18 @@ from typing import Any, TextIO
 
 from registry_cleanup import __version__
 from registry_cleanup.engine.outcome import SweepEntry
+from registry_cleanup.engine.sizes import Sizes
 from registry_cleanup.engine.sweep import SweepResult
+from registry_cleanup.output.figures import (
+    UPPER_BOUND,
+    repository_fields,
+    summary_fields,
+)
 from registry_cleanup.output.report import REPORT_VERSION, now_iso, print_tag_table, write_document
 
 
 def as_document(result: SweepResult) -> dict[str, Any]:
-    return {
+    document = {
         "version": REPORT_VERSION,
         "kind": "sweep",
         "tool": f"registry-cleanup {__version__}",
@@ -30,6 +36,18 @@ def as_document(result: SweepResult) -> dict[str, Any]:
         "summary": result.summary(),
         "tags": [entry_document(entry) for entry in result.entries],
     }
+    if result.sizes is not None:
+        _add_sizes(document, result.sizes)
+    return document
+
+
+def _add_sizes(document: dict[str, Any], sizes: Sizes) -> None:
+    """The storage figures (sweep --sizes): in the summary, per repository, per tag."""
+    document["notes"].append(UPPER_BOUND)
+    document["summary"] |= summary_fields(sizes)
+    document["repositories"] = repository_fields(sizes)
+    for tag in document["tags"]:
+        tag["size_bytes"] = sizes.tag_bytes(tag["repository"], tag["tag"])
 
 
 def applied_document(result: SweepResult, plan_file: Path, planned_at: datetime) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""What a sweep frees (``sweep --sizes``): every tag's image read from the registry, then the
+figures of domain/footprint.py per repository.
+
+Reads go after the plan (and after the deletions: a deleted tag's manifest stays readable by
+its digest until the registry's garbage collection). A tag is read by the digest the plan
+knew, else by name; each manifest once for the whole run, by digest (an index, then the
+manifests it lists), concurrently. Reading changes nothing and decides nothing: a manifest that
+cannot be read makes its tag's size unknown, and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from registry_cleanup.domain.footprint import Footprint, Manifest, footprint, parse_manifest
+from registry_cleanup.engine.outcome import Status, SweepEntry
+
+if TYPE_CHECKING:
+    from registry_cleanup.engine.sweep import SweepResult
+from registry_cleanup.errors import CleanupError
+from registry_cleanup.gitlab import GitLabApi, Repository
+from registry_cleanup.pool import run_bounded
+
+# What a sweep frees: the tags it deleted, or in a dry run would delete.
+FREEING = frozenset({Status.deleted, Status.would_delete})
+# What stays: everything else but a tag that was gone already.
+GONE = frozenset({Status.absent})
+
+
+class ManifestSource(Protocol):
+    """The registry, read for manifests (registry/manifests.ManifestReader is one)."""
+
+    host: str
+
+    def manifest(self, repository: str, reference: str) -> bytes | None:
+        """The manifest as served, or None when the registry does not have it."""
+        ...
+
+
+@dataclass(frozen=True)
+class RepositorySizes:
+    location: str
+    figures: Footprint
+
+
+@dataclass
+class Sizes:
+    """The figures of one sweep: per repository, and each tag's image's size."""
+
+    repositories: list[RepositorySizes] = field(default_factory=list)
+
+    @property
+    def reclaimable_bytes(self) -> int:
+        return sum(r.figures.reclaimable_bytes for r in self.repositories)
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(r.figures.kept_bytes for r in self.repositories)
+
+    @property
+    def size_unknown(self) -> int:
+        return sum(r.figures.size_unknown for r in self.repositories)
+
+    def tag_bytes(self, location: str, tag: str) -> int | None:
+        for repository in self.repositories:
+            if repository.location == location:
+                return repository.figures.tag_bytes.get(tag)
+        return None
+
+
+class ManifestCache:
+    """Manifests read so far, by digest: a digest names the same bytes in every repository."""
+
+    def __init__(self, source: ManifestSource, concurrency: int) -> None:
+        self._source = source
+        self._concurrency = concurrency
+        self.manifests: dict[str, Manifest] = {}
+        self._unreadable: set[str] = set()
+        # Manifest requests sent (the bench counts them against the distinct manifests).
+        self.requests = 0
+
+    def resolve(self, path: str, references: Iterable[str]) -> dict[str, str | None]:
+        """Each reference (a digest, or a tag name) -> the digest of the manifest it names,
+        read with everything it lists; None when it could not be read."""
+        references = list(references)
+        found = self._read(path, [ref for ref in references if ref not in self.manifests])
+        # An index lists manifests: read those not read yet, until nothing is missing.
+        while missing := sorted(
+            {child for manifest in self.manifests.values() for child in manifest.manifests}
+            - self.manifests.keys()
+            - self._unreadable
+        ):
+            self._read(path, missing)
+        return {ref: ref if ref in self.manifests else found.get(ref) for ref in references}
+
+    def _read(self, path: str, references: list[str]) -> dict[str, str | None]:
+        """Read each reference once, concurrently: reference -> digest, or None."""
+
+        def read(reference: str) -> tuple[str, bytes | None]:
+            try:
+                return reference, self._source.manifest(path, reference)
+            except CleanupError:  # refused, unreachable: this tag's size is unknown
+                return reference, None
+
+        wanted = list(dict.fromkeys(references))
+        self.requests += len(wanted)
+        digests: dict[str, str | None] = {}
+        for reference, body in run_bounded(wanted, read, self._concurrency):
+            if body is None:
+                self._unreadable.add(reference)
+                digests[reference] = None
+                continue
+            manifest = parse_manifest(body)
+            self.manifests[manifest.digest] = manifest
+            digests[reference] = manifest.digest
+        return digests
+
+
+def measure(
+    entries: list[SweepEntry],
+    repositories: list[Repository],
+    source: ManifestSource,
+    concurrency: int,
+    *,
+    reported: Callable[[Repository], int | None] | None = None,
+    deleted_already: bool = False,
+) -> Sizes:
+    """The figures of a sweep's ``entries``: each repository's tags read from ``source``.
+
+    ``reported`` is GitLab's size of a repository, where it has one (the metadata database);
+    after a run that deleted, it is already the size after the cleanup (GitLab counts the
+    layers of tagged manifests), else the figure subtracts what the plan frees."""
+    cache = ManifestCache(source, concurrency)
+    sizes = Sizes()
+    for repository in repositories:
+        mine = [e for e in entries if e.repository == repository.location and e.status not in GONE]
+        if not mine:
+            continue
+        references = {e.tag: e.digest or e.tag for e in mine}
+        if _host_of(repository.location) != source.host:
+            digests: dict[str, str | None] = dict.fromkeys(references.values())
+        else:
+            digests = cache.resolve(repository.path, references.values())
+        size = reported(repository) if reported is not None else None
+        figures = footprint(
+            {tag: digests.get(reference) for tag, reference in references.items()},
+            {e.tag for e in mine if e.status in FREEING},
+            cache.manifests,
+            reported_size=size,
+            reported_after=deleted_already,
+        )
+        sizes.repositories.append(RepositorySizes(repository.location, figures))
+    return sizes
+
+
+def _host_of(location: str) -> str:
+    return location.split("/", 1)[0]
+
+
+def measure_sweep(
+    result: SweepResult, api: GitLabApi, source: ManifestSource, concurrency: int
+) -> Sizes:
+    """The figures of a finished sweep (or apply), with GitLab's repository sizes where it
+    reports them."""
+    return measure(
+        result.entries,
+        result.repositories,
+        source,
+        concurrency,
+        reported=api.registry.size,
+        deleted_already=not result.dry_run,
+    )
