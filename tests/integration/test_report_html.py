@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from devkit.images import ImagePusher
-from tests.conftest import ROOT, RunCli, find_tool, require_tool
+from tests.conftest import ROOT, RunCli, ci_env, find_tool, require_tool
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.support.chromium import dump_dom, screenshot, table_rows
 
@@ -179,3 +180,104 @@ def test_values_are_escaped() -> None:
     assert "<script>alert(1)" not in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page
     assert re.search(r"<td class=\"size\">5\.0 MiB</td>", page)
+
+
+class _Shapes(HTMLParser):
+    """The shapes of each inline SVG (by the svg's id): each element's tag and attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.svgs: dict[str, list[tuple[str, dict[str, str | None]]]] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "svg":
+            self._current = str(attributes.get("id"))
+            self.svgs[self._current] = []
+        elif self._current is not None:
+            self.svgs[self._current].append((tag, attributes))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._current = None
+
+
+def shapes(dom: str) -> dict[str, list[tuple[str, dict[str, str | None]]]]:
+    parser = _Shapes()
+    parser.feed(dom)
+    return parser.svgs
+
+
+def test_a_sized_page_shows_storage_ages_and_the_biggest_tags(
+    gitlab_emulator: GitLabEmulator,
+    pusher: ImagePusher,
+    run_cli: RunCli,
+    chromium: str,
+    tmp_path: Path,
+) -> None:
+    project = gitlab_emulator.add_project(REPO, default_branch="main", branches=["main"])
+    gitlab_emulator.add_repository(project)
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = (now - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+    pusher.push(REPO, "main", layers=("base", "main"), created=recent)
+    for n in (1, 2, 10):
+        pusher.push(REPO, f"review-{n}", layers=("base", f"review-{n}"))
+    big = tuple(f"big-{k}" for k in range(6))
+    pusher.push(REPO, "review-big", layers=("base", *big), created=recent)
+    page, report = tmp_path / "sized.html", tmp_path / "sized.json"
+    env = {
+        **ci_env(pusher.registry),
+        **env_for(gitlab_emulator, project),
+    }
+
+    made = run_cli(
+        "sweep", "--sizes", "--min-age", "0s", "--html", str(page), "--report", str(report), env=env
+    )
+
+    assert made.returncode == 0, made.output
+    html = page.read_text()
+    assert_self_contained(html)
+    document = json.loads(report.read_text())
+    (repository,) = document["repositories"]
+    dom = dump_dom(chromium, page, tmp_path / "profile")
+    # The project's path, though the job named its project by id.
+    assert f"<title>registry-cleanup dry run: {REPO}</title>" in dom
+    assert str(project.id) not in re.search(r"<h1>(.*?)</h1>", dom).group(1)  # type: ignore[union-attr]
+
+    # Storage: one bar, kept then freed, in proportion to the report's figures.
+    storage = shapes(dom)["storage"]
+    bars = {
+        a.get("class"): int(str(a["width"]))
+        for tag, a in storage
+        if tag == "rect" and a.get("class")
+    }
+    kept, freed = repository["kept_bytes"], repository["reclaimable_bytes"]
+    assert freed > 0
+    assert abs(bars["freed"] / (bars["kept"] + bars["freed"]) - freed / (kept + freed)) < 0.01
+    assert document["summary"]["reclaimable_bytes"] == freed
+    figure = table_rows(dom, "tags").texts["figure"]
+    assert figure.startswith("would free about ")
+    assert figure.endswith(" in 1 repository")
+    assert "the figures are an upper bound" in dom
+
+    # Ages: every tag once, in its band, coloured by its decision.
+    ages = [a for tag, a in shapes(dom)["ages"] if tag == "rect" and a.get("class") == "age"]
+    counted = {(a["data-band"], a["data-status"]): int(str(a["data-count"])) for a in ages}
+    assert sum(counted.values()) == len(document["tags"])
+    assert counted[("under a day", "kept")] == 1  # main
+    assert counted[("under a day", "would-delete")] == 1  # review-big
+    assert counted[("3-12 months", "would-delete")] == 3  # the reviews, made 2026-01-01
+
+    # The biggest reclaimable tags first; the tag table in natural order.
+    biggest = [cells[0] for _, cells in table_rows(dom, "biggest").rows]
+    assert biggest[0] == "review-big"
+    sizes = {t["tag"]: t["size_bytes"] for t in document["tags"]}
+    assert biggest == sorted(biggest, key=lambda tag: -sizes[tag])
+    listed = [cells[1] for _, cells in table_rows(dom, "tags").rows]
+    assert listed == ["main", "review-1", "review-2", "review-10", "review-big"]
+
+    shot = screenshot(
+        chromium, page, tmp_path / "profile", ARTIFACTS / "sweep-sizes.png", "1280,1400"
+    )
+    assert shot.stat().st_size > 10_000

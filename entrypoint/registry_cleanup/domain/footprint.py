@@ -21,7 +21,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from registry_cleanup.domain.image_age import manifest_digest
+from registry_cleanup.domain.image_age import manifest_digest, platform_images
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Manifest:
     manifests: tuple[str, ...] = ()
     # An image's config and layers: digest -> compressed size.
     blobs: tuple[tuple[str, int], ...] = ()
+    # An image's config (its creation time), and an index's platform images (attestations
+    # left out): how old the image is (domain/image_age.py).
+    config: str | None = None
+    platforms: tuple[str, ...] = ()
 
 
 def parse_manifest(body: bytes) -> Manifest:
@@ -46,8 +50,16 @@ def parse_manifest(body: bytes) -> Manifest:
     if not isinstance(document, dict):
         return Manifest(digest, len(body))
     children = tuple(digest for digest, _ in _descriptors(document.get("manifests")))
-    blobs = _descriptors([document.get("config")]) + _descriptors(document.get("layers"))
-    return Manifest(digest, len(body), children, tuple(blobs))
+    config = _descriptors([document.get("config")])
+    blobs = config + _descriptors(document.get("layers"))
+    return Manifest(
+        digest,
+        len(body),
+        children,
+        tuple(blobs),
+        config=config[0][0] if config else None,
+        platforms=tuple(platform_images(document) or ()),
+    )
 
 
 def _descriptors(value: object) -> list[tuple[str, int]]:

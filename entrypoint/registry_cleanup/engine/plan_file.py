@@ -59,7 +59,8 @@ def plan_document(
     created_at: datetime,
 ) -> dict[str, Any]:
     """The dry run's report (``output.sweep_table.as_document``) and what binds it to its
-    origin."""
+    origin. A sized report's figures per repository stay with each repository."""
+    sized = {str(r.get("location")): r for r in report.get("repositories", [])}
     return {
         **report,
         "kind": PLAN_KIND,
@@ -68,7 +69,14 @@ def plan_document(
         "instance": instance,
         "project": project,
         "repositories": [
-            {"id": r.id, "path": r.path, "location": r.location} for r in repositories
+            {
+                **sized.get(r.location, {}),
+                "id": r.id,
+                "path": r.path,
+                "location": r.location,
+                "name": r.name,
+            }
+            for r in repositories
         ],
         "options": options_document(options),
     }
@@ -154,7 +162,12 @@ def parse_plan(document: object, *, source: str) -> Plan:
             default_branch=document.get("default_branch"),
             guard=document.get("guard"),
             repositories=tuple(
-                Repository(id=int(r["id"]), path=str(r["path"]), location=str(r["location"]))
+                Repository(
+                    id=int(r["id"]),
+                    path=str(r["path"]),
+                    location=str(r["location"]),
+                    name=str(r.get("name") or ""),
+                )
                 for r in document["repositories"]
             ),
             tags=tuple(

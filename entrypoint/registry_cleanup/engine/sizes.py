@@ -10,11 +10,14 @@ cannot be read makes its tag's size unknown, and the run goes on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from registry_cleanup.domain.footprint import Footprint, Manifest, footprint, parse_manifest
+from registry_cleanup.domain.image_age import parse_created
 from registry_cleanup.engine.outcome import Status, SweepEntry
 
 if TYPE_CHECKING:
@@ -38,11 +41,17 @@ class ManifestSource(Protocol):
         """The manifest as served, or None when the registry does not have it."""
         ...
 
+    def blob(self, repository: str, digest: str) -> bytes | None:
+        """A blob (an image config), or None when the registry does not have it."""
+        ...
+
 
 @dataclass(frozen=True)
 class RepositorySizes:
     location: str
     figures: Footprint
+    # When the images of tags the listing did not date were created, as read here (ISO).
+    created: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,10 +73,16 @@ class Sizes:
         return sum(r.figures.size_unknown for r in self.repositories)
 
     def tag_bytes(self, location: str, tag: str) -> int | None:
-        for repository in self.repositories:
-            if repository.location == location:
-                return repository.figures.tag_bytes.get(tag)
-        return None
+        found = self._of(location)
+        return found.figures.tag_bytes.get(tag) if found is not None else None
+
+    def created_at(self, location: str, tag: str) -> str | None:
+        """When a tag's image was created, where the listing did not say and the registry did."""
+        found = self._of(location)
+        return found.created.get(tag) if found is not None else None
+
+    def _of(self, location: str) -> RepositorySizes | None:
+        return next((r for r in self.repositories if r.location == location), None)
 
 
 class ManifestCache:
@@ -78,6 +93,8 @@ class ManifestCache:
         self._concurrency = concurrency
         self.manifests: dict[str, Manifest] = {}
         self._unreadable: set[str] = set()
+        # Image configs' creation times, by config digest.
+        self._created: dict[str, datetime | None] = {}
         # Manifest requests sent (the bench counts them against the distinct manifests).
         self.requests = 0
 
@@ -94,6 +111,47 @@ class ManifestCache:
         ):
             self._read(path, missing)
         return {ref: ref if ref in self.manifests else found.get(ref) for ref in references}
+
+    def created(self, path: str, digests: Iterable[str]) -> dict[str, datetime | None]:
+        """When each image (by digest, already resolved) was created: its newest platform
+        image's config says (domain/image_age.py). Each config read once, concurrently."""
+        images = {digest: self.manifests.get(digest) for digest in digests}
+        configs = dict.fromkeys(
+            config for manifest in images.values() for config in self._configs_of(manifest)
+        )
+        wanted = [config for config in configs if config not in self._created]
+
+        def read(config: str) -> tuple[str, datetime | None]:
+            try:
+                body = self._source.blob(path, config)
+            except CleanupError:
+                return config, None
+            return config, _config_created(body)
+
+        self.requests += len(wanted)
+        self._created.update(run_bounded(wanted, read, self._concurrency))
+        return {digest: self._image_created(manifest) for digest, manifest in images.items()}
+
+    def _platform_images(self, manifest: Manifest) -> list[Manifest | None]:
+        """An index's platform images (as read), or the image itself."""
+        if not manifest.platforms:
+            return [manifest]
+        return [self.manifests.get(platform) for platform in manifest.platforms]
+
+    def _configs_of(self, manifest: Manifest | None) -> list[str]:
+        if manifest is None:
+            return []
+        images = self._platform_images(manifest)
+        return [image.config for image in images if image is not None and image.config]
+
+    def _image_created(self, manifest: Manifest | None) -> datetime | None:
+        if manifest is None:
+            return None
+        if not manifest.platforms:
+            return self._created.get(manifest.config) if manifest.config else None
+        times = [self._image_created(image) for image in self._platform_images(manifest)]
+        known = [time for time in times if time is not None]
+        return max(known) if known else None
 
     def _read(self, path: str, references: list[str]) -> dict[str, str | None]:
         """Read each reference once, concurrently: reference -> digest, or None."""
@@ -143,16 +201,33 @@ def measure(
             digests: dict[str, str | None] = dict.fromkeys(references.values())
         else:
             digests = cache.resolve(repository.path, references.values())
+        resolved = {tag: digests.get(reference) for tag, reference in references.items()}
+        # The listing's creation times are GitLab's; the others are read here, for the page.
+        undated = {e.tag: resolved[e.tag] for e in mine if e.created_at is None}
+        times = cache.created(repository.path, {d for d in undated.values() if d is not None})
+        created = {
+            tag: moment.isoformat()
+            for tag, digest in undated.items()
+            if digest is not None and (moment := times.get(digest)) is not None
+        }
         size = reported(repository) if reported is not None else None
         figures = footprint(
-            {tag: digests.get(reference) for tag, reference in references.items()},
+            resolved,
             {e.tag for e in mine if e.status in FREEING},
             cache.manifests,
             reported_size=size,
             reported_after=deleted_already,
         )
-        sizes.repositories.append(RepositorySizes(repository.location, figures))
+        sizes.repositories.append(RepositorySizes(repository.location, figures, created))
     return sizes
+
+
+def _config_created(body: bytes | None) -> datetime | None:
+    try:
+        config = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return parse_created(config.get("created")) if isinstance(config, dict) else None
 
 
 def _host_of(location: str) -> str:

@@ -78,6 +78,13 @@ class SweepResult:
     # What the run frees (sweep --sizes; engine/sizes.py), or None when not asked.
     sizes: Sizes | None = None
 
+    @property
+    def project_path(self) -> str | None:
+        """The project's full path, as its repositories name it (the project may have been
+        given by id); None without a repository."""
+        paths = {repository.project_path for repository in self.repositories}
+        return paths.pop() if len(paths) == 1 else None
+
     def summary(self) -> dict[str, int]:
         counts = Counter(entry.status for entry in self.entries)
         return {status.value: counts.get(status, 0) for status in Status}

@@ -37,11 +37,10 @@ class GroupRepository:
 
     @property
     def project_path(self) -> str:
-        """The owning project's full path (lowercase), without a request: path minus name."""
-        return self.path[: -len(self.name) - 1] if self.name else self.path
+        return self.as_repository().project_path
 
     def as_repository(self) -> Repository:
-        return Repository(id=self.id, path=self.path, location=self.location)
+        return Repository(id=self.id, path=self.path, location=self.location, name=self.name)
 
 
 class GitLabGroupApi:

@@ -33,6 +33,13 @@ class Repository:
     id: int
     path: str
     location: str
+    # The repository's name under its project ("" for the project's own repository).
+    name: str = ""
+
+    @property
+    def project_path(self) -> str:
+        """The owning project's full path (lowercase), without a request: path minus name."""
+        return self.path[: -len(self.name) - 1] if self.name else self.path
 
 
 def named(repositories: Sequence[Repository], name: str) -> list[Repository]:
@@ -66,7 +73,14 @@ class RegistryRepositories:
         with self._client.errors("list container repositories", Role.reporter, self._where):
             for item in self._project.repositories.list(iterator=True, per_page=PER_PAGE):
                 self._objects[item.id] = item
-                found.append(Repository(id=item.id, path=item.path, location=item.location))
+                found.append(
+                    Repository(
+                        id=item.id,
+                        path=item.path,
+                        location=item.location,
+                        name=getattr(item, "name", "") or "",
+                    )
+                )
         return found
 
     def known(self, repositories: Sequence[Repository]) -> list[Repository]:

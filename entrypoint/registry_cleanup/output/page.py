@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from registry_cleanup.output.figures import status_counts
+from registry_cleanup.output.charts import (
+    age_histogram,
+    biggest_reclaimable,
+    natural_key,
+    storage_bars,
+)
+from registry_cleanup.output.figures import figure_line, status_counts
 
 _TITLES = {
     "plan": "plan (dry run, for review)",
@@ -60,6 +67,10 @@ td.digest { font-family: ui-monospace, Menlo, Consolas, monospace; color: var(--
 .status-skipped, .status-absent { color: var(--skip); }
 .status-failed { color: #fff; background: var(--delete); padding: 0 6px; border-radius: 4px; }
 tr[hidden] { display: none; }
+svg { display: block; max-width: 100%; height: auto; margin: 8px 0 16px; }
+svg text { fill: var(--fg); }
+#figure { font-size: 16px; font-weight: 600; }
+td.size { white-space: nowrap; }
 #shown { color: var(--muted); }
 """
 
@@ -114,8 +125,12 @@ def render(document: Mapping[str, Any], *, sizes: Mapping[str, int | None] | Non
     kind = str(document.get("kind", "sweep"))
     dry_run_sweep = kind == "sweep" and document.get("dry_run")
     title = "dry run" if dry_run_sweep else _TITLES.get(kind, kind)
-    project = str(document.get("project", ""))
-    tags: Sequence[Mapping[str, Any]] = document.get("tags", [])
+    # The project's path where the report knows it (a CI job names its project by id).
+    project = str(document.get("project_path") or document.get("project", ""))
+    tags: Sequence[Mapping[str, Any]] = sorted(
+        document.get("tags", []),
+        key=lambda t: (str(t.get("repository", "")), natural_key(str(t.get("tag", "")))),
+    )
     summary = status_counts(document.get("summary", {}))
     parts = [
         "<!DOCTYPE html>",
@@ -132,6 +147,8 @@ def render(document: Mapping[str, Any], *, sizes: Mapping[str, int | None] | Non
     parts += _notices(document)
     parts.append("<h2>Summary</h2>")
     parts.append(_filters(summary, len(tags)))
+    parts += _pictures(document, tags)
+    parts.append("<h2>Tags</h2>")
     parts.append('<p id="shown"></p>')
     parts.append(_tag_table(tags))
     parts.append("<h2>Repositories</h2>")
@@ -141,6 +158,29 @@ def render(document: Mapping[str, Any], *, sizes: Mapping[str, int | None] | Non
     parts.append(f"<script>{_SCRIPT}</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _pictures(document: Mapping[str, Any], tags: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the cleanup frees (a sized report), then the tags' ages by decision."""
+    parts = []
+    line = figure_line(document)
+    repositories = [r for r in document.get("repositories", []) if "reclaimable_bytes" in r]
+    if line is not None and repositories:
+        parts += [
+            "<h2>Storage</h2>",
+            f'<p id="figure">{escape(line)}</p>',
+            storage_bars(repositories),
+            "<h2>Biggest reclaimable tags</h2>",
+            biggest_reclaimable(tags),
+        ]
+    if tags:
+        moment = str(document.get("generated_at") or "")
+        try:
+            now = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            now = datetime.now(UTC)
+        parts += ["<h2>Ages</h2>", age_histogram(tags, now)]
+    return parts
 
 
 def write_html(path: Path, document: Mapping[str, Any], sizes: Mapping[str, int | None]) -> None:

@@ -26,6 +26,7 @@ def as_document(result: SweepResult) -> dict[str, Any]:
         "tool": f"registry-cleanup {__version__}",
         "generated_at": now_iso(),
         "project": result.project,
+        "project_path": result.project_path,
         "dry_run": result.dry_run,
         "default_branch": result.default_branch,
         "branches": result.branches,
@@ -48,6 +49,8 @@ def _add_sizes(document: dict[str, Any], sizes: Sizes) -> None:
     document["repositories"] = repository_fields(sizes)
     for tag in document["tags"]:
         tag["size_bytes"] = sizes.tag_bytes(tag["repository"], tag["tag"])
+        if tag.get("created_at") is None:
+            tag["created_at"] = sizes.created_at(tag["repository"], tag["tag"])
 
 
 def applied_document(result: SweepResult, plan_file: Path, planned_at: datetime) -> dict[str, Any]:

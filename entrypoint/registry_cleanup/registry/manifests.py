@@ -122,8 +122,18 @@ class ManifestReader:
     def manifest(self, repository: str, reference: str) -> bytes | None:
         """The manifest ``reference`` (a tag or a digest) names in ``repository`` (the path
         under the host), exactly as served; None when the registry does not have it."""
-        url = f"{self._base}{repository}/manifests/{reference}"
         what = f"{self.host}/{repository}{'@' if ':' in reference else ':'}{reference}"
+        return self._read(f"{self._base}{repository}/manifests/{reference}", repository, what)
+
+    def blob(self, repository: str, digest: str) -> bytes | None:
+        """A blob (an image's config) by digest; None when the registry does not have it.
+        A registry that keeps blobs elsewhere redirects; the credentials stay behind."""
+        what = f"blob {digest} of {self.host}/{repository}"
+        return self._read(f"{self._base}{repository}/blobs/{digest}", repository, what)
+
+    # -------------------------------------------------------------------------------------
+
+    def _read(self, url: str, repository: str, what: str) -> bytes | None:
         token = self._current_token(repository)
         answer = self._get(url, repository, what)
         if answer.status_code == 401:
@@ -138,8 +148,6 @@ class ManifestReader:
                 failure=_failure_of(answer.status_code),
             )
         return answer.content
-
-    # -------------------------------------------------------------------------------------
 
     def _current_token(self, repository: str) -> str | None:
         with self._lock:
