@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from devkit.images import ImagePusher
-from devkit.local_registry import registry_environment
+from devkit.local_registry import LocalRegistry, registry_environment
 from tests.conftest import ROOT, require_tool
-from tests.fakes.gitlab_emulator import GitLabEmulator, Role
+from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 
 TEMPLATE = ROOT / "templates" / "sweep.yml"
 JOB = "registry-cleanup:sweep"
@@ -65,19 +65,38 @@ def test_every_input_is_used_and_only_known_inputs_are_referenced():
 
 
 def run_job(
-    job: dict[str, Any], workdir: Path, ci: dict[str, str]
+    job: dict[str, Any], workdir: Path, ci: dict[str, str], *, log: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the job's script with its variables, as a runner would (GitLab expands nothing here)."""
+    """Run the job's script with its variables, as a runner would (GitLab expands nothing here).
+    ``log``: stdout and stderr as one stream in order, as the job log shows them."""
     variables = {k: str(v) for k, v in job["variables"].items()}
     return subprocess.run(
         ["sh", "-ec", "\n".join(job["script"])],
         cwd=workdir,
         env={**registry_environment(), **variables, **ci},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def job_variables(
+    emulator: GitLabEmulator, project: Project, registry: LocalRegistry
+) -> dict[str, str]:
+    """What GitLab gives the sweep job: the API, the project, a job token, the registry login."""
+    return {
+        "CI": "true",
+        "CI_API_V4_URL": emulator.url,
+        "CI_PROJECT_ID": str(project.id),
+        "CI_JOB_TOKEN": emulator.job_token(project, Role.developer),
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_REGISTRY": registry.host,
+        "CI_REGISTRY_USER": registry.username,
+        "CI_REGISTRY_PASSWORD": registry.password,
+        "REGISTRY_CLEANUP_TLS": "disabled",
+    }
 
 
 def test_the_job_runs_a_dry_run_by_default_and_deletes_when_told(
@@ -87,13 +106,7 @@ def test_the_job_runs_a_dry_run_by_default_and_deletes_when_told(
     gitlab_emulator.add_repository(project)
     for tag in ("main", "feature-live", "review-gone", "other-gone"):
         pusher.push("group/app", tag)
-    ci = {
-        "CI": "true",
-        "CI_API_V4_URL": gitlab_emulator.url,
-        "CI_PROJECT_ID": str(project.id),
-        "CI_JOB_TOKEN": gitlab_emulator.job_token(project, Role.developer),
-        "CI_DEFAULT_BRANCH": "main",
-    }
+    ci = job_variables(gitlab_emulator, project, pusher.registry)
 
     dry = run_job(render()[JOB], tmp_path, ci)
 
@@ -115,3 +128,31 @@ def test_the_job_runs_a_dry_run_by_default_and_deletes_when_told(
     report = json.loads((tmp_path / "registry-cleanup-sweep.json").read_text())
     assert report["summary"]["deleted"] == 1
     assert ci["CI_JOB_TOKEN"] not in acting.stdout + acting.stderr
+
+
+def test_the_job_log_ends_with_what_the_sweep_frees(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, tmp_path: Path
+):
+    project = gitlab_emulator.add_project("group/app", branches=["main"])
+    gitlab_emulator.add_repository(project)
+    pusher.push("group/app", "main", layers=("base", "main"))
+    pusher.push("group/app", "review-gone", layers=("base", "gone"))
+    ci = job_variables(gitlab_emulator, project, pusher.registry)
+
+    sized = run_job(render()[JOB], tmp_path, ci, log=True)
+
+    assert sized.returncode == 0, sized.stdout
+    report = json.loads((tmp_path / "registry-cleanup-sweep.json").read_text())
+    freed = report["summary"]["reclaimable_bytes"]
+    assert freed > 0
+    assert sized.stdout.splitlines()[-1].startswith(
+        f"would free about {freed / 1000:.1f} kB of "
+    ), sized.stdout
+    assert 'id="storage"' in (tmp_path / "registry-cleanup-sweep.html").read_text()
+
+    plain = run_job(render(sizes=False)[JOB], tmp_path, ci, log=True)
+
+    assert plain.returncode == 0, plain.stdout
+    assert "free" not in plain.stdout.splitlines()[-1]
+    report = json.loads((tmp_path / "registry-cleanup-sweep.json").read_text())
+    assert "reclaimable_bytes" not in report["summary"]

@@ -57,14 +57,20 @@ def test_reviewed_mode_plans_on_schedule_and_the_manual_job_applies_the_plan(
     )
     token = gitlab_emulator.personal_token(app, Role.developer)
     # A variables file, as a project's CI/CD variables: the token stays out of argv.
+    registry = pusher.registry
     (project.directory / ".gitlab-ci-local-variables.yml").write_text(
-        json.dumps({"SWEEP_TOKEN": token})
+        json.dumps({"SWEEP_TOKEN": token, "CI_REGISTRY_PASSWORD": registry.password})
     )
     variables = {
         **SCHEDULE,
         "CI_API_V4_URL": gitlab_emulator.url,
         "CI_PROJECT_ID": str(app.id),
         "CI_DEFAULT_BRANCH": "main",
+        # The job's registry login, as GitLab gives every job: the sizes (an input, on by
+        # default) are read with it.
+        "CI_REGISTRY": registry.host,
+        "CI_REGISTRY_USER": registry.username,
+        "REGISTRY_CLEANUP_TLS": "disabled",
     }
 
     planned = project.run_jobs(JOB, variables=variables)
@@ -86,5 +92,8 @@ def test_reviewed_mode_plans_on_schedule_and_the_manual_job_applies_the_plan(
     statuses = {t["tag"]: t["status"] for t in json.loads(result.read_text())["tags"]}
     assert statuses["gone-a"] == "deleted"
     assert statuses["gone-b"] == "skipped"
+    # What the apply freed: gone-a alone (gone-b was pushed again, and kept).
+    assert json.loads(result.read_text())["summary"]["reclaimable_bytes"] > 0
+    assert applied.output.rstrip().count("frees about") == 1, applied.output
     assert list(artifacts.rglob("registry-cleanup-apply.html"))
     assert token not in planned.output + applied.output
