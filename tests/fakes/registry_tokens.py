@@ -47,6 +47,8 @@ TOKEN_LIFETIME_SECONDS = 300
 
 class TokenIssuer:
     def __init__(self) -> None:
+        # Who was given a token, in order (the HTTP Basic user name): tests count their own.
+        self.issued_to: list[str] = []
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gitlab-emulator-registry")])
         now = datetime.now(UTC)
@@ -159,6 +161,7 @@ def _registry_token(
             if allowed:
                 access.append({"type": kind, "name": name, "actions": allowed})
     subject = username if admin or token is None else token.user
+    issuer.issued_to.append(username)
     return 200, {"token": issuer.issue(subject, access)}, {}
 
 

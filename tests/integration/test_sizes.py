@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from devkit.images import ImagePusher
-from devkit.local_registry import LocalRegistry
+from devkit.local_registry import LocalRegistry, free_port
 from tests.conftest import RunCli, ci_env
 from tests.fakes.fixtures import TokenAuth
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
@@ -249,14 +249,11 @@ def test_a_group_sweep_ranks_projects_by_what_they_free_through_token_auth(
         "CI_REGISTRY_PASSWORD": token,
         "REGISTRY_CLEANUP_TLS": "disabled",
     }
-    args = ("sweep", "--group", "acme", "--min-age", "0m", "--json")
-    # The emulator takes tokens of its own to list tags: count what --sizes adds to a sweep.
-    before = emulator.count("GET /jwt/auth")
-    run_cli(*args, env=env)
-    unsized = emulator.count("GET /jwt/auth") - before
+    issuer = emulator.issuer
+    assert issuer is not None
 
-    result = run_cli(*args, "--sizes", env=env)
-    tokens_taken = emulator.count("GET /jwt/auth") - before - 2 * unsized
+    result = run_cli("sweep", "--group", "acme", "--min-age", "0m", "--json", "--sizes", env=env)
+    tokens_taken = issuer.issued_to.count("group-bot")
 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -272,3 +269,23 @@ def test_a_group_sweep_ranks_projects_by_what_they_free_through_token_auth(
     assert tokens_taken == 2
     assert token not in result.output
     assert "in 2 repositories" in result.stderr.splitlines()[-1]
+
+
+def test_an_unreachable_registry_leaves_every_size_unknown_and_the_sweep_done(
+    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+):
+    project = gitlab_emulator.add_project(REPO, default_branch="main", branches=["main"])
+    gitlab_emulator.add_repository(project)
+    pusher.push(REPO, "main")
+    pusher.push(REPO, "feature-gone")
+    closed = f"127.0.0.1:{free_port()}"
+    gitlab_emulator.registry_host = closed
+    env = sized_env(gitlab_emulator, project, closed)
+
+    dry = run_cli(*SWEEP, env=env)
+
+    assert dry.returncode == 0, dry.stderr
+    document = json.loads(dry.stdout)
+    assert document["summary"]["size_unknown"] == 2
+    assert document["summary"]["reclaimable_bytes"] == 0
+    assert dry.stderr.splitlines()[-1].endswith("(2 tags of unknown size)")

@@ -23,7 +23,7 @@ from registry_cleanup.engine.executor import Executor, Work
 from registry_cleanup.engine.outcome import Status, SweepEntry
 from registry_cleanup.engine.plan_file import Plan, PlannedTag, check_plan, read_plan
 from registry_cleanup.engine.progress import Progress
-from registry_cleanup.engine.sizes import ManifestSource, measure_sweep
+from registry_cleanup.engine.sizes import ManifestCache, ManifestSource, measure_sweep
 from registry_cleanup.engine.sweep import Sweep, SweepResult
 from registry_cleanup.gitlab import GitLabApi, Repository
 
@@ -84,7 +84,7 @@ def apply_plan(
             result.entries.append(done)
     result.entries.sort(key=lambda e: (e.repository, e.tag))
     if sizes is not None:
-        result.sizes = measure_sweep(result, api, sizes, options.concurrency)
+        result.sizes = measure_sweep(result, api, ManifestCache(sizes, options.concurrency))
     return result
 
 

@@ -11,6 +11,7 @@ cannot be read makes its tag's size unknown, and the run goes on.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from registry_cleanup.engine.sweep import SweepResult
 from registry_cleanup.errors import CleanupError
 from registry_cleanup.gitlab import GitLabApi, Repository
-from registry_cleanup.pool import run_bounded
+from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
 
 # What a sweep frees: the tags it deleted, or in a dry run would delete.
 FREEING = frozenset({Status.deleted, Status.would_delete})
@@ -89,9 +90,13 @@ class ManifestCache:
     """Manifests read so far, by digest: a digest names the same bytes in every repository."""
 
     def __init__(self, source: ManifestSource, concurrency: int) -> None:
+        self.source = source
         self._source = source
-        self._concurrency = concurrency
+        # Reads are small GETs to the registry, not GitLab's API: twice the API's concurrency.
+        self._concurrency = min(2 * concurrency, MAX_CONCURRENCY)
         self.manifests: dict[str, Manifest] = {}
+        # What a tag name read gave, by (repository path, tag): read once.
+        self._named: dict[tuple[str, str], str | None] = {}
         self._unreadable: set[str] = set()
         # Image configs' creation times, by config digest.
         self._created: dict[str, datetime | None] = {}
@@ -102,7 +107,13 @@ class ManifestCache:
         """Each reference (a digest, or a tag name) -> the digest of the manifest it names,
         read with everything it lists; None when it could not be read."""
         references = list(references)
-        found = self._read(path, [ref for ref in references if ref not in self.manifests])
+        wanted = [
+            ref
+            for ref in references
+            if ref not in self.manifests and (path, ref) not in self._named
+        ]
+        found = self._read(path, wanted)
+        self._named |= {(path, ref): digest for ref, digest in found.items()}
         # An index lists manifests: read those not read yet, until nothing is missing.
         while missing := sorted(
             {child for manifest in self.manifests.values() for child in manifest.manifests}
@@ -110,7 +121,32 @@ class ManifestCache:
             - self._unreadable
         ):
             self._read(path, missing)
-        return {ref: ref if ref in self.manifests else found.get(ref) for ref in references}
+        return {
+            ref: ref if ref in self.manifests else self._named.get((path, ref))
+            for ref in references
+        }
+
+    def prefetch(self, work: list[tuple[str, list[str]]]) -> Callable[[], None]:
+        """Start reading ``work`` (repository path, references) in the background, while the
+        sweep goes on; returns the wait for it (which raises what the reading raised)."""
+        failed: list[BaseException] = []
+
+        def read_all() -> None:
+            try:
+                for path, references in work:
+                    self.resolve(path, references)
+            except BaseException as error:  # handed to whoever waits
+                failed.append(error)
+
+        reader = threading.Thread(target=read_all, name="sizes-prefetch", daemon=True)
+        reader.start()
+
+        def wait() -> None:
+            reader.join()
+            if failed:
+                raise failed[0]
+
+        return wait
 
     def created(self, path: str, digests: Iterable[str]) -> dict[str, datetime | None]:
         """When each image (by digest, already resolved) was created: its newest platform
@@ -179,25 +215,24 @@ class ManifestCache:
 def measure(
     entries: list[SweepEntry],
     repositories: list[Repository],
-    source: ManifestSource,
-    concurrency: int,
+    cache: ManifestCache,
     *,
     reported: Callable[[Repository], int | None] | None = None,
     deleted_already: bool = False,
 ) -> Sizes:
-    """The figures of a sweep's ``entries``: each repository's tags read from ``source``.
+    """The figures of a sweep's ``entries``: each repository's tags read through ``cache``
+    (what a prefetch read is not read again).
 
     ``reported`` is GitLab's size of a repository, where it has one (the metadata database);
     after a run that deleted, it is already the size after the cleanup (GitLab counts the
     layers of tagged manifests), else the figure subtracts what the plan frees."""
-    cache = ManifestCache(source, concurrency)
     sizes = Sizes()
     for repository in repositories:
         mine = [e for e in entries if e.repository == repository.location and e.status not in GONE]
         if not mine:
             continue
         references = {e.tag: e.digest or e.tag for e in mine}
-        if _host_of(repository.location) != source.host:
+        if not readable(repository, cache.source):
             digests: dict[str, str | None] = dict.fromkeys(references.values())
         else:
             digests = cache.resolve(repository.path, references.values())
@@ -222,6 +257,11 @@ def measure(
     return sizes
 
 
+def readable(repository: Repository, source: ManifestSource) -> bool:
+    """Whether ``source`` can read the repository: the same registry host (its location's)."""
+    return repository.location.split("/", 1)[0] == source.host
+
+
 def _config_created(body: bytes | None) -> datetime | None:
     try:
         config = json.loads(body or b"null")
@@ -230,20 +270,13 @@ def _config_created(body: bytes | None) -> datetime | None:
     return parse_created(config.get("created")) if isinstance(config, dict) else None
 
 
-def _host_of(location: str) -> str:
-    return location.split("/", 1)[0]
-
-
-def measure_sweep(
-    result: SweepResult, api: GitLabApi, source: ManifestSource, concurrency: int
-) -> Sizes:
+def measure_sweep(result: SweepResult, api: GitLabApi, cache: ManifestCache) -> Sizes:
     """The figures of a finished sweep (or apply), with GitLab's repository sizes where it
     reports them."""
     return measure(
         result.entries,
         result.repositories,
-        source,
-        concurrency,
+        cache,
         reported=api.registry.size,
         deleted_already=not result.dry_run,
     )

@@ -14,12 +14,14 @@ here quotes a header.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from dataclasses import dataclass
 from types import TracebackType
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from urllib3.util.retry import Retry
@@ -87,11 +89,15 @@ class ManifestReader:
         self._session = requests.Session()
         self._session.headers["Accept"] = ACCEPT
         if settings.tls is TlsMode.insecure:
+            # Asked for (--tls insecure, and said once: hosts.tls_notice); not once per read.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             self._session.verify = False
         elif settings.ca_file is not None:
             self._session.verify = str(settings.ca_file)
         retry = Retry(
             total=5,
+            # A registry that does not answer at all is not waited for long: sizes only.
+            connect=2,
             backoff_factor=0.5,
             status_forcelist=_RETRIED,
             allowed_methods=frozenset({"GET"}),
@@ -101,11 +107,18 @@ class ManifestReader:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connections, max_retries=retry)
         self._session.mount(f"{scheme}://", adapter)
         self._lock = threading.Lock()
+        # Held by the first read while it learns the challenge (_ready).
+        self._first = threading.Lock()
+        self._unreachable: ManifestReadError | None = None
         self._challenge: _Challenge | None = None
         self._tokens: dict[str, str] = {}
         self._learning: dict[str, threading.Lock] = {}
 
     def __enter__(self) -> ManifestReader:
+        # Learn the registry's challenge now, while the sweep lists tags: the first read then
+        # need not wait a round trip for it.
+        learning = threading.Thread(target=self._learn_quietly, name="challenge", daemon=True)
+        learning.start()
         return self
 
     def __exit__(
@@ -134,10 +147,11 @@ class ManifestReader:
     # -------------------------------------------------------------------------------------
 
     def _read(self, url: str, repository: str, what: str) -> bytes | None:
+        self._ready(repository, what)
         token = self._current_token(repository)
         answer = self._get(url, repository, what)
         if answer.status_code == 401:
-            # The challenge not learnt yet, or an expired token: learn it, ask once more.
+            # A token expired (GitLab's last minutes): take a fresh one, ask once more.
             self._learn(answer, repository, token, what)
             answer = self._get(url, repository, what)
         if answer.status_code == 404:
@@ -148,6 +162,38 @@ class ManifestReader:
                 failure=_failure_of(answer.status_code),
             )
         return answer.content
+
+    def _learn_challenge(self) -> None:
+        """The registry's challenge, from one ``GET /v2/`` (the distribution API's version
+        check), unless known. A registry that cannot be reached (after retries) is remembered:
+        every read then fails at once instead of retrying on its own."""
+        with self._first:
+            if self._unreachable is not None:
+                raise self._unreachable
+            if self._challenge is None:
+                try:
+                    answer = self._get(self._base, "", f"{self.host}/v2/")
+                except ManifestReadError as error:
+                    self._unreachable = error
+                    raise
+                challenge = _Challenge("none")
+                if answer.status_code == 401:
+                    challenge = _challenge_of(answer.headers.get("WWW-Authenticate", ""))
+                with self._lock:
+                    self._challenge = challenge
+
+    def _learn_quietly(self) -> None:
+        with contextlib.suppress(ManifestReadError):  # the first read reports it
+            self._learn_challenge()
+
+    def _ready(self, repository: str, what: str) -> None:
+        """Before a repository's first read: the challenge (the other reads wait for it, so that
+        a burst of reads is not a burst of refusals) and, for a token service, its pull token."""
+        self._learn_challenge()
+        with self._lock:
+            challenge, token = self._challenge, self._tokens.get(repository)
+        if challenge is not None and challenge.scheme == "bearer" and token is None:
+            self._take_token(challenge, repository, None, what)
 
     def _current_token(self, repository: str) -> str | None:
         with self._lock:
@@ -177,15 +223,20 @@ class ManifestReader:
     def _learn(
         self, answer: requests.Response, repository: str, used: str | None, what: str
     ) -> None:
-        """Read the 401's challenge; for a token service, take a pull token for
-        ``repository`` (with the login's credentials, if any): once, however many reads of
-        the repository were refused at the same moment."""
+        """Read a 401's challenge; for a token service, take a pull token for ``repository``."""
         challenge = _challenge_of(answer.headers.get("WWW-Authenticate", ""))
         with self._lock:
             self._challenge = challenge
+        if challenge.scheme == "bearer":
+            self._take_token(challenge, repository, used, what)
+
+    def _take_token(
+        self, challenge: _Challenge, repository: str, used: str | None, what: str
+    ) -> None:
+        """A pull token for ``repository`` (with the login's credentials, if any): once,
+        however many reads of the repository wanted one at the same moment."""
+        with self._lock:
             learning = self._learning.setdefault(repository, threading.Lock())
-        if challenge.scheme != "bearer":
-            return
         with learning:
             if self._current_token(repository) != used:
                 return  # another read took a fresh token meanwhile
