@@ -25,6 +25,8 @@ run bench.plan_scaling --tags 10000 --tags 100000 --branches 20000
 run bench.single_delete --network loopback --pairs 15
 run bench.single_delete --network 25ms --pairs 9
 run bench.group_sweep --projects 1000 --tags 100
+# What --sizes costs: 1.5x at most on the size; reads follow the distinct manifests.
+run bench.sizes --network 25ms --tags 151 --orphans 120 --scale 1000 --scale 5000
 # GitLab.com's proposed Free burst limit (100 requests a minute), the minute shrunk to 6 s;
 # 1,000 orphans take about 170 requests there, so the limit binds.
 run bench.rate_limit --tags 1250 --orphans 1000 --limit 100 --period 6

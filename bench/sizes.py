@@ -150,9 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tags-per-image", type=int, default=10)
     args = parser.parse_args(argv)
     header(f"sweep --sizes: time at {args.tags} tags ({args.network}), requests by scale")
-    for line in time_ratio(args.network, args.tags, args.orphans, args.rounds):
-        print(line, flush=True)
-    for line in request_scaling(args.scale or [1000, 5000], args.tags_per_image):
+    lines = time_ratio(args.network, args.tags, args.orphans, args.rounds)
+    lines += request_scaling(args.scale or [1000, 5000], args.tags_per_image)
+    # The rows as measured, then the ratios together at the end.
+    for line in sorted(lines, key=lambda line: line.startswith("RATIO ")):
         print(line, flush=True)
     return 0
 

@@ -20,6 +20,7 @@ from bench import (
     plan_scaling,
     rate_limit,
     single_delete,
+    sizes,
     sweep_throughput,
     sweep_timeline,
 )
@@ -179,6 +180,18 @@ def test_plan_requests_stay_within_the_bound(capsys: pytest.CaptureFixture[str])
         FLAVOURS
     )
     assert "without GraphQL (REST only)" in output
+
+
+@pytest.mark.usefixtures("regctl_binary")
+def test_sizes_benchmark_gives_both_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    small = ["--network", "loopback", "--tags", "20", "--orphans", "10", "--rounds", "1"]
+    sizes.main([*small, "--scale", "40", "--scale", "80"])
+    output = capsys.readouterr().out
+    *time_ratios, reads = ratios_last(output, 3)
+    assert all("with --sizes / without" in line for line in time_ratios), output
+    # Request counts do not depend on timing: one read per distinct manifest.
+    assert reads.startswith("RATIO manifest reads per distinct manifest"), output
+    assert reads.endswith("met)"), output
 
 
 def test_plan_scaling(capsys: pytest.CaptureFixture[str]) -> None:
