@@ -68,7 +68,7 @@ CATALOGUE = [
     Bad(
         "via-registry-without-registry", INPUT, "needs CI_REGISTRY", ("sweep", "--via", "registry")
     ),
-    Bad("sizes-without-registry", INPUT, "--sizes reads the registry", ("sweep", "--sizes")),
+    Bad("sizes-without-registry", INPUT, "--sizes (it reads", ("sweep", "--sizes")),
     # -- patterns (RE2) --------------------------------------------------------------------
     Bad("include-unbalanced", INPUT, "RE2", ("sweep", "--include", "(")),
     Bad("exclude-lookbehind", INPUT, "RE2", ("sweep", "--exclude", "(?<=a)b")),

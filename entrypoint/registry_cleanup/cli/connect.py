@@ -118,7 +118,8 @@ class RegistryOptions:
 
 @dataclass(frozen=True)
 class RegistryLogin:
-    """Registry credentials for deleting through regctl: one config and one login per run."""
+    """The job's registry login (CI_REGISTRY, CI_REGISTRY_USER, CI_REGISTRY_PASSWORD): one
+    regctl config and login per run for deleting and dating, one HTTP reader for the sizes."""
 
     host: str | None
     username: str | None
@@ -145,14 +146,10 @@ class RegistryLogin:
         from registry_cleanup.registry.hosts import HostSettings
         from registry_cleanup.registry.regctl import RegctlSession
 
-        password = os.environ.get("CI_REGISTRY_PASSWORD")
-        if not (self.host and self.username and password):
-            raise InputError(
-                "--via registry needs CI_REGISTRY, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD"
-            )
+        host, username, password = self._credentials("--via registry")
         with RegctlSession(notice=stderr_line) as session:
-            session.configure_host(self.host, HostSettings(tls=self.tls, ca_file=self.ca_file))
-            session.login(self.host, self.username, password)
+            session.configure_host(host, HostSettings(tls=self.tls, ca_file=self.ca_file))
+            session.login(host, username, password)
             yield session
 
     @contextmanager
@@ -162,17 +159,19 @@ class RegistryLogin:
         from registry_cleanup.registry.hosts import HostSettings
         from registry_cleanup.registry.manifests import ManifestReader
 
+        host, username, password = self._credentials("--sizes (it reads the registry)")
+        settings = HostSettings(tls=self.tls, ca_file=self.ca_file)
+        with ManifestReader(host, settings, username=username, password=password) as reader:
+            yield reader
+
+    def _credentials(self, purpose: str) -> tuple[str, str, str]:
+        """Host, user and password, or one line saying what ``purpose`` needs."""
         password = os.environ.get("CI_REGISTRY_PASSWORD")
         if not (self.host and self.username and password):
             raise InputError(
-                "--sizes reads the registry: it needs CI_REGISTRY, CI_REGISTRY_USER and "
-                "CI_REGISTRY_PASSWORD"
+                f"{purpose} needs CI_REGISTRY, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD"
             )
-        settings = HostSettings(tls=self.tls, ca_file=self.ca_file)
-        with ManifestReader(
-            self.host, settings, username=self.username, password=password
-        ) as reader:
-            yield reader
+        return self.host, self.username, password
 
 
 @dataclass(frozen=True)
@@ -207,12 +206,10 @@ def registry_access(
     first read (most sweeps never need one) and closed with the run. With ``sizes``, a
     manifest reader for the storage figures as well (``reads`` must be complete)."""
     with ExitStack() as stack:
-        manifests = None
-        if sizes:
-            login = reads if reads is not None else deletes
-            manifests = stack.enter_context(login.manifests()) if login is not None else None
-            if manifests is None:
-                raise InputError("--sizes reads the registry: it needs registry credentials")
+        login = reads if reads is not None else deletes
+        if sizes and login is None:
+            raise InputError("--sizes reads the registry: it needs registry credentials")
+        manifests = stack.enter_context(login.manifests()) if sizes and login else None
         if deletes is not None:
             session = stack.enter_context(deletes.session())
             yield RegistryAccess(session, session, manifests)
