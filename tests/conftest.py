@@ -60,6 +60,7 @@ DEFAULT_FLAVOUR: FlavourName = "v3"
 FLAVOUR_IDS: dict[FlavourName, str] = {"2.8": "dist2.8", "v3": "dist3"}
 BOTH_REGISTRIES = "both_registries"
 IMAGE = "image"
+SLOW = "slow"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,6 +73,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{IMAGE}: builds the container image with buildah (minutes when its inputs changed); "
         "`./dev test --quick` leaves these out, CI never does",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{SLOW}: waits on purpose (time-outs, retries, outages), builds and installs the "
+        "package, or runs the benchmarks; `./dev test --quick` leaves these out too, CI never "
+        "does",
     )
 
 

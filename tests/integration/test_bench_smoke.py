@@ -29,6 +29,10 @@ from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry, find_registry_binary, registry_environment
 from tests.conftest import find_tool, require_tool
 
+# The benchmarks, run small:
+# `./dev test --quick` leaves this module out (the slow marker, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="session")
 def regbot_binary() -> str:

@@ -48,6 +48,10 @@ from tests.support.scenario import (
     state,
 )
 
+# Faults wait out time-outs and retries on purpose:
+# `./dev test --quick` leaves this module out (the slow marker, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 SCENARIOS = [
     Scenario(
         "503-on-every-delete",

@@ -24,6 +24,10 @@ from tests.fakes.seed import push_created
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.scenario import REPO, Expect, restart_after, settled, state
 
+# Faults wait out time-outs and retries on purpose:
+# `./dev test --quick` leaves this module out (the slow marker, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ORPHANS = ("gone-1", "gone-2", "gone-3", "copy-of-main")
 KEPT = ("main", "live", "latest", "v1.0.0")
 TAG_DELETE = r"/registry/repositories/\d+/tags/[^/?]+$"

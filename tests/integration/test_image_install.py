@@ -19,6 +19,10 @@ import pytest
 
 from devkit.local_registry import LocalRegistry
 
+# Installs the package into a fresh venv:
+# `./dev test --quick` leaves this module out (the slow marker, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / ".gitlab/ci/image-smoke.sh"
 

@@ -29,6 +29,10 @@ from tests.conftest import require_tool
 from tests.fakes.gitlab_emulator import GitLabEmulator, Role
 from tests.support.templates import spec_inputs
 
+# Builds the sdist and wheel and installs them:
+# `./dev test --quick` leaves this module out (the slow marker, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "entrypoint/registry_cleanup"
 HOME = "https://gitlab.com/registry-cleanup/registry-cleanup"

@@ -40,6 +40,10 @@ from tests.support.package_index import PackageIndex, Upload
 from tests.support.proc_sampler import ProcSampler, Sample
 from tests.support.templates import NewProject
 
+# Builds and publishes the packages through gitlab-ci-local:
+# `./dev test --quick` leaves this module out (the slow marker, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 PACKAGE_JOBS = ("package:build", "package:pypi", "package:gitlab")
 PROJECT_ID = 4242
 # What the package build reads: the build context the image is built from, too.
