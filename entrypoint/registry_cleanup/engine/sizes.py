@@ -1,11 +1,13 @@
 """What a sweep frees (``sweep --sizes``): every tag's image read from the registry, then the
 figures of domain/footprint.py per repository.
 
-Reads go after the plan (and after the deletions: a deleted tag's manifest stays readable by
-its digest until the registry's garbage collection). A tag is read by the digest the plan
-knew, else by name; each manifest once for the whole run, by digest (an index, then the
-manifests it lists), concurrently. Reading changes nothing and decides nothing: a manifest that
-cannot be read makes its tag's size unknown, and the run goes on.
+The sweep starts the reads as soon as its listing is known (``ManifestCache.prefetch``), so
+they go on beside the ref lists, the plan and the deletions (a deleted tag's manifest stays
+readable by its digest until the registry's garbage collection); the figures are made at the
+end from the run's entries (``measure``). A tag is read by the digest the listing gave, else by
+name; each manifest once for the whole run, by digest (an index, then the manifests it lists),
+concurrently. Reading changes nothing and decides nothing: a manifest that cannot be read
+makes its tag's size unknown, and the run goes on.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from typing import TYPE_CHECKING, Protocol
 from registry_cleanup.domain.footprint import Footprint, Manifest, footprint, parse_manifest
 from registry_cleanup.domain.image_age import parse_created
 from registry_cleanup.engine.outcome import Status, SweepEntry
-
-if TYPE_CHECKING:
-    from registry_cleanup.engine.sweep import SweepResult
 from registry_cleanup.errors import CleanupError
 from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
+
+if TYPE_CHECKING:
+    from registry_cleanup.engine.sweep import SweepResult
 
 # What a sweep frees: the tags it deleted, or in a dry run would delete.
 FREEING = frozenset({Status.deleted, Status.would_delete})
@@ -91,7 +93,6 @@ class ManifestCache:
 
     def __init__(self, source: ManifestSource, concurrency: int) -> None:
         self.source = source
-        self._source = source
         # Reads are small GETs to the registry, not GitLab's API: twice the API's concurrency.
         self._concurrency = min(2 * concurrency, MAX_CONCURRENCY)
         self.manifests: dict[str, Manifest] = {}
@@ -159,7 +160,7 @@ class ManifestCache:
 
         def read(config: str) -> tuple[str, datetime | None]:
             try:
-                body = self._source.blob(path, config)
+                body = self.source.blob(path, config)
             except CleanupError:
                 return config, None
             return config, _config_created(body)
@@ -194,7 +195,7 @@ class ManifestCache:
 
         def read(reference: str) -> tuple[str, bytes | None]:
             try:
-                return reference, self._source.manifest(path, reference)
+                return reference, self.source.manifest(path, reference)
             except CleanupError:  # refused, unreachable: this tag's size is unknown
                 return reference, None
 
