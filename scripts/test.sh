@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Lint (Python and the Dockerfile), type-check and run every test. Extra arguments go to pytest.
 #   --quick   a local loop: leave out the tests that build the image (pytest marker "image")
-#             and those that wait on purpose, build packages or run benchmarks ("slow");
-#             refused under CI, which always runs everything
+#             and those that wait on purpose, build packages or run benchmarks ("slow"), and
+#             drive each race of test_sweep_races once instead of three times; refused under
+#             CI, which always runs everything
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,6 +28,6 @@ if [ "${1:-}" = "--quick" ]; then
     echo "test: --quick leaves tests out; CI runs them all" >&2
     exit 2
   fi
-  exec pytest "${xdist[@]}" -m "not image and not slow" "$@"
+  REGISTRY_CLEANUP_QUICK_TESTS=1 exec pytest "${xdist[@]}" -m "not image and not slow" "$@"
 fi
 exec pytest "${xdist[@]}" "$@"
