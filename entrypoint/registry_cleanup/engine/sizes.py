@@ -27,6 +27,7 @@ from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
 
 if TYPE_CHECKING:
+    from registry_cleanup.engine.inventory import Inventory
     from registry_cleanup.engine.sweep import SweepResult
 
 # What a sweep frees: the tags it deleted, or in a dry run would delete.
@@ -127,27 +128,21 @@ class ManifestCache:
             for ref in references
         }
 
-    def prefetch(self, work: list[tuple[str, list[str]]]) -> Callable[[], None]:
+    def prefetch(self, work: list[tuple[str, list[str]]]) -> Reading:
         """Start reading ``work`` (repository path, references) in the background, while the
-        sweep goes on; returns the wait for it (which raises what the reading raised)."""
-        failed: list[BaseException] = []
+        sweep goes on."""
+        reading = Reading(self)
 
         def read_all() -> None:
             try:
                 for path, references in work:
                     self.resolve(path, references)
             except BaseException as error:  # handed to whoever waits
-                failed.append(error)
+                reading.failed.append(error)
 
-        reader = threading.Thread(target=read_all, name="sizes-prefetch", daemon=True)
-        reader.start()
-
-        def wait() -> None:
-            reader.join()
-            if failed:
-                raise failed[0]
-
-        return wait
+        reading.thread = threading.Thread(target=read_all, name="sizes-prefetch", daemon=True)
+        reading.thread.start()
+        return reading
 
     def created(self, path: str, digests: Iterable[str]) -> dict[str, datetime | None]:
         """When each image (by digest, already resolved) was created: its newest platform
@@ -211,6 +206,40 @@ class ManifestCache:
             self.manifests[manifest.digest] = manifest
             digests[reference] = manifest.digest
         return digests
+
+
+@dataclass
+class Reading:
+    """Reads going on in the background; ``done`` waits for them."""
+
+    cache: ManifestCache
+    thread: threading.Thread | None = None
+    failed: list[BaseException] = field(default_factory=list)
+
+    def done(self) -> ManifestCache:
+        """The cache once the reads are over (raising what the reading raised)."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.failed:
+            raise self.failed[0]
+        return self.cache
+
+
+def start_reading(
+    source: ManifestSource, repositories: list[Repository], inventory: Inventory, concurrency: int
+) -> Reading:
+    """Start reading every listed tag's image: by the digest the listing gave, else by name."""
+    work = []
+    for repository in repositories:
+        if not readable(repository, source):
+            continue
+        known = inventory.known[repository.id]
+        references = [
+            (detail.digest if (detail := known.get(name)) else "") or name
+            for name in inventory.tags[repository.id]
+        ]
+        work.append((repository.path, references))
+    return ManifestCache(source, concurrency).prefetch(work)
 
 
 def measure(

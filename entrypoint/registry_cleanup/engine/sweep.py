@@ -49,13 +49,7 @@ from registry_cleanup.engine.options import SweepOptions
 from registry_cleanup.engine.outcome import Status, SweepEntry, entry_for
 from registry_cleanup.engine.progress import Progress
 from registry_cleanup.engine.ref_lists import Refs, read_refs
-from registry_cleanup.engine.sizes import (
-    ManifestCache,
-    ManifestSource,
-    Sizes,
-    measure_sweep,
-    readable,
-)
+from registry_cleanup.engine.sizes import ManifestSource, Sizes, measure_sweep, start_reading
 from registry_cleanup.errors import InputError
 from registry_cleanup.gitlab import (
     GitLabApi,
@@ -156,7 +150,10 @@ class Sweep:
         # The sizes read every tag's image: GraphQL's pages give their digests (each image read
         # once, however many tags it has) and creation times (no config read for the page).
         inventory = reader.list_tags(repositories, needs_digests or self._sizes is not None)
-        sizes, read_sizes = self._prefetch_sizes(repositories, inventory)
+        # With --sizes, every listed tag's image is read from now on, beside the other steps.
+        reading = None
+        if self._sizes is not None:
+            reading = start_reading(self._sizes, repositories, inventory, options.concurrency)
         result.notes += inventory.notes
         # Only now the refs: every tag seen above was pushed after its ref existed, so a ref
         # created meanwhile cannot lose its tag.
@@ -186,32 +183,9 @@ class Sweep:
             result.entries += executor.delete_all(work, rules.protection)
         result.entries.sort(key=lambda e: (e.repository, e.tag))
         result.listing = inventory.pages
-        if sizes is not None:
-            read_sizes()
-            result.sizes = measure_sweep(result, self._api, sizes)
+        if reading is not None:
+            result.sizes = measure_sweep(result, self._api, reading.done())
         return result
-
-    def _prefetch_sizes(
-        self, repositories: list[Repository], inventory: Inventory
-    ) -> tuple[ManifestCache | None, Callable[[], None]]:
-        """With --sizes: start reading every listed tag's image now, beside the ref lists, the
-        plan and the deletions (a deleted tag's manifest stays readable by its digest)."""
-        if self._sizes is None:
-            return None, lambda: None
-        cache = ManifestCache(self._sizes, self._options.concurrency)
-        work = [
-            (
-                repo.path,
-                [
-                    (detail.digest if (detail := inventory.known[repo.id].get(name)) else "")
-                    or name
-                    for name in inventory.tags[repo.id]
-                ],
-            )
-            for repo in repositories
-            if readable(repo, self._sizes)
-        ]
-        return cache, cache.prefetch(work)
 
     # -- steps ------------------------------------------------------------------------------
 
