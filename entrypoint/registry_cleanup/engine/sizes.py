@@ -23,12 +23,12 @@ from registry_cleanup.domain.footprint import Footprint, Manifest, footprint, pa
 from registry_cleanup.domain.image_age import parse_created
 from registry_cleanup.engine.outcome import Status, SweepEntry
 from registry_cleanup.errors import CleanupError
-from registry_cleanup.gitlab import GitLabApi, Repository
 from registry_cleanup.pool import MAX_CONCURRENCY, run_bounded
 
 if TYPE_CHECKING:
     from registry_cleanup.engine.inventory import Inventory
     from registry_cleanup.engine.sweep import SweepResult
+    from registry_cleanup.gitlab import GitLabApi, Repository
 
 # What a sweep frees: the tags it deleted, or in a dry run would delete.
 FREEING = frozenset({Status.deleted, Status.would_delete})
@@ -102,8 +102,6 @@ class ManifestCache:
         self._unreadable: set[str] = set()
         # Image configs' creation times, by config digest.
         self._created: dict[str, datetime | None] = {}
-        # Manifest requests sent (the bench counts them against the distinct manifests).
-        self.requests = 0
 
     def resolve(self, path: str, references: Iterable[str]) -> dict[str, str | None]:
         """Each reference (a digest, or a tag name) -> the digest of the manifest it names,
@@ -160,7 +158,6 @@ class ManifestCache:
                 return config, None
             return config, _config_created(body)
 
-        self.requests += len(wanted)
         self._created.update(run_bounded(wanted, read, self._concurrency))
         return {digest: self._image_created(manifest) for digest, manifest in images.items()}
 
@@ -195,7 +192,6 @@ class ManifestCache:
                 return reference, None
 
         wanted = list(dict.fromkeys(references))
-        self.requests += len(wanted)
         digests: dict[str, str | None] = {}
         for reference, body in run_bounded(wanted, read, self._concurrency):
             if body is None:

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
+from registry_cleanup.domain.image_age import parse_created
+from registry_cleanup.engine import sizes as engine_sizes
 from registry_cleanup.output.figures import decimal_size
 
 # The decisions' colours: the page's CSS variables, written out (SVG fills in a CSP-safe way).
@@ -38,7 +40,8 @@ AGE_BANDS: tuple[tuple[timedelta | None, str], ...] = (
 )
 UNKNOWN_AGE = "unknown"
 WIDTH = 760
-FREEING = ("would-delete", "deleted")
+# The decisions whose images the cleanup frees, as reports write them.
+FREEING = frozenset(status.value for status in engine_sizes.FREEING)
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -54,7 +57,7 @@ def storage_bars(repositories: Sequence[Mapping[str, Any]]) -> str:
     """One bar per repository, kept then reclaimable, all to one scale."""
     totals = [int(r["kept_bytes"]) + int(r["reclaimable_bytes"]) for r in repositories]
     largest = max([*totals, 1])
-    label_width, bar_width, row = 0, WIDTH - 10, 46
+    bar_width, row = WIDTH - 10, 46
     parts = []
     for place, (repository, total) in enumerate(zip(repositories, totals, strict=True)):
         y = place * row
@@ -68,10 +71,10 @@ def storage_bars(repositories: Sequence[Mapping[str, Any]]) -> str:
         )
         parts.append(
             f'<g class="repository" data-location="{escape(str(repository["location"]))}">'
-            f'<text x="{label_width}" y="{y + 14}">{escape(label)}</text>'
-            f'<rect class="kept" x="{label_width}" y="{y + 20}" width="{kept_w}" height="16" '
+            f'<text x="0" y="{y + 14}">{escape(label)}</text>'
+            f'<rect class="kept" x="0" y="{y + 20}" width="{kept_w}" height="16" '
             f'fill="{KEPT_FILL}"><title>kept: {decimal_size(kept)}</title></rect>'
-            f'<rect class="freed" x="{label_width + kept_w}" y="{y + 20}" width="{freed_w}" '
+            f'<rect class="freed" x="{kept_w}" y="{y + 20}" width="{freed_w}" '
             f'height="16" fill="{FREED_FILL}"><title>freed: {decimal_size(freed)}</title></rect>'
             "</g>"
         )
@@ -81,11 +84,8 @@ def storage_bars(repositories: Sequence[Mapping[str, Any]]) -> str:
 
 
 def age_band(created: str | None, now: datetime) -> str:
-    if not created:
-        return UNKNOWN_AGE
-    try:
-        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_created(created)
+    if moment is None:
         return UNKNOWN_AGE
     age = now - moment
     for limit, label in AGE_BANDS:

@@ -18,6 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from registry_cleanup.domain.image_age import parse_created
 from registry_cleanup.output.charts import (
     age_histogram,
     biggest_reclaimable,
@@ -174,11 +175,7 @@ def _pictures(document: Mapping[str, Any], tags: Sequence[Mapping[str, Any]]) ->
             biggest_reclaimable(tags),
         ]
     if tags:
-        moment = str(document.get("generated_at") or "")
-        try:
-            now = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-        except ValueError:
-            now = datetime.now(UTC)
+        now = parse_created(document.get("generated_at")) or datetime.now(UTC)
         parts += ["<h2>Ages</h2>", age_histogram(tags, now)]
     return parts
 
