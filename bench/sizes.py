@@ -22,7 +22,6 @@ from contextlib import contextmanager
 
 from bench.common import (
     Stack,
-    base_env,
     header,
     median,
     ratio_line,
@@ -31,17 +30,14 @@ from bench.common import (
     timed,
     tool,
 )
+from bench.sweep_throughput import sweep_env as throughput_env
+from bench.sweep_throughput import tag_sets
 from devkit.seeding import seed_tags
-from tests.fakes.gitlab_emulator import Project, Role
+from tests.fakes.gitlab_emulator import Project
 from tests.support.fault_proxy import FaultProxy
 
 REPOSITORY = "bench/app"
 TIME_GOAL = 1.5
-
-
-def tag_sets(tags: int, orphans: int) -> tuple[list[str], list[str]]:
-    live = ["main"] + [f"feature-{n:05d}" for n in range(tags - orphans - 1)]
-    return live, [f"gone-{n:05d}" for n in range(orphans)]
 
 
 @contextmanager
@@ -55,16 +51,8 @@ def seeded(network: str, tags: int, orphans: int, images: int) -> Iterator[tuple
 
 
 def sweep_env(s: Stack, project: Project, registry_host: str) -> dict[str, str]:
-    return {
-        **base_env(),
-        "GITLAB_TOKEN": s.emulator.personal_token(project, Role.maintainer),
-        "CI_API_V4_URL": s.api_url,
-        "CI_PROJECT_ID": project.path_with_namespace,
-        "CI_REGISTRY": registry_host,
-        "CI_REGISTRY_USER": s.registry.username,
-        "CI_REGISTRY_PASSWORD": s.registry.password,
-        "REGISTRY_CLEANUP_TLS": "disabled",
-    }
+    """Benchmark 1's environment with the registry login, pointed at ``registry_host``."""
+    return {**throughput_env(s, project, "registry"), "CI_REGISTRY": registry_host}
 
 
 def sweep(s: Stack, project: Project, *extra: str) -> dict[str, object]:
