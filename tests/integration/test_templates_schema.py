@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from tests.conftest import require_tool
-from tests.support.gitlab_ci_local import ROOT
-from tests.support.templates import TEMPLATES, template_documents
+from tests.support.gitlab_ci_local import ROOT, SchemaChecked
+from tests.support.templates import TEMPLATES, NewProject, template_documents
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,25 @@ def test_every_input_is_described_typed_and_constrained(name: str) -> None:
         assert spec.get("type") in ("string", "boolean", "number", "array"), input_name
         if input_name in constrained:
             assert "options" in spec or "regex" in spec, input_name
+
+
+# -- gitlab-ci-local's own check of the merged configuration ---------------------------------
+
+
+def test_gitlab_ci_local_refuses_a_job_the_schema_does_not_allow_every_time(
+    new_project: NewProject, schema_checked: SchemaChecked
+) -> None:
+    """The other template tests check each configuration once (SchemaChecked): a configuration
+    whose check failed is checked again, and one that passed is not."""
+    project = new_project()
+    good = {"stages": ["test"], "job": {"stage": "test", "script": ["true"]}}
+    project.write_pipeline(good)
+    assert project.run("--list-json").returncode == 0
+    assert schema_checked.has(schema_checked.key(project.directory, {}))
+
+    project.write_pipeline({**good, "job": {**good["job"], "when": "sometimes"}})
+    for _ in range(2):
+        refused = project.run("--list-json")
+        assert refused.returncode != 0
+        assert "when" in refused.output, refused.output
+    assert not schema_checked.has(schema_checked.key(project.directory, {}))

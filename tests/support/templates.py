@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_tool
-from tests.support.gitlab_ci_local import ROOT, Project
+from tests.support.gitlab_ci_local import ROOT, Project, SchemaChecked
 
 TEMPLATES = ("branch-image", "delete-image")
 
@@ -52,10 +53,20 @@ def gitlab_ci_local() -> str:
 NewProject = Callable[..., Project]
 
 
+@pytest.fixture(scope="session")
+def schema_checked(tmp_path_factory: pytest.TempPathFactory) -> SchemaChecked:
+    """One record for the session: under pytest-xdist, the workers' common temporary root."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return SchemaChecked(shared / "schema-checked")
+
+
 @pytest.fixture
-def new_project(tmp_path: Path, gitlab_ci_local: str) -> NewProject:
+def new_project(tmp_path: Path, gitlab_ci_local: str, schema_checked: SchemaChecked) -> NewProject:
     def create(name: str = "project", **env: str) -> Project:
-        return Project.create(tmp_path / name, gitlab_ci_local, env=env)
+        return Project.create(
+            tmp_path / name, gitlab_ci_local, env=env, schema_checked=schema_checked
+        )
 
     return create
 
