@@ -101,7 +101,7 @@ COPY entrypoint/ entrypoint/
 # manylinux glibc up to trixie's, so nothing is compiled and nothing target-built runs here.
 # installer then unpacks them into the venv without checking the tags against this machine,
 # run by the venv's interpreter so scripts point at /opt/registry-cleanup/bin/python. No pip in
-# the venv and no .pyc files: docs/image.md has the measurement.
+# the venv, and .pyc files only for what the command imports (the bytecode stage).
 # hadolint ignore=DL3042
 RUN set -eu; \
     case "${TARGETARCH}" in \
@@ -121,6 +121,59 @@ RUN set -eu; \
             --no-compile-bytecode "$wheel"; \
     done; \
     test -x /opt/registry-cleanup/bin/registry-cleanup
+
+# --- bytecode: .pyc files for the modules the command imports when it starts ---------------
+# Without them every job's start compiles those modules again (the image's user cannot write
+# .pyc files): about a second, and many on an emulated arm64. scripts/startup_bytecode.py finds
+# them by importing them in a venv of the same wheels for the build platform, then compiles the
+# target's own sources of exactly those modules (the standard library from the rootfs stage, the
+# venv from the venv stage) into /out, at the paths the image reads them from. Bytecode is the
+# same on every architecture, but only within one Python version: the build fails unless this
+# stage's python3.13 is the target's Debian version. docs/image.md has the measurements.
+FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS bytecode
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The venv stage's packages, in the same instruction, so both stages share the layer.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3.13 python3-pip python3-installer \
+        ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=rootfs /rootfs/usr/lib/python3.13 /target/usr/lib/python3.13
+COPY --from=rootfs /rootfs/etc/python3.13 /target/etc/python3.13
+COPY --from=rootfs /rootfs/usr/share/registry-cleanup/debian-packages /target/debian-packages
+COPY --from=venv /wheels /wheels
+COPY --from=venv /opt/registry-cleanup /opt/registry-cleanup
+COPY scripts/startup_bytecode.py /src/startup_bytecode.py
+# The same versions as the image's wheels: pure wheels as they are, the others (compiled for the
+# target) again for this platform.
+# hadolint ignore=DL3042
+RUN set -eu; \
+    target="$(awk '$1 == "python3.13-minimal" { print $2 }' /target/debian-packages)"; \
+    here="$(dpkg-query --show --showformat='${Version}' python3.13-minimal)"; \
+    if [ "$target" != "$here" ]; then \
+        echo "python3.13 here is ${here}, in the image ${target}: its bytecode may differ" >&2; \
+        exit 1; \
+    fi; \
+    mkdir /trace-wheels; \
+    : > /trace-requirements.txt; \
+    for wheel in /wheels/*.whl; do \
+        case "${wheel}" in \
+            *-none-any.whl) cp "${wheel}" /trace-wheels/ ;; \
+            *) base="${wheel##*/}"; rest="${base#*-}"; \
+               echo "${base%%-*}==${rest%%-*}" >> /trace-requirements.txt ;; \
+        esac; \
+    done; \
+    if [ -s /trace-requirements.txt ]; then \
+        python3.13 -m pip download --no-cache-dir --no-deps --only-binary=:all: \
+            --dest /trace-wheels -r /trace-requirements.txt; \
+    fi; \
+    python3.13 -m venv --without-pip /trace; \
+    for wheel in /trace-wheels/*.whl; do \
+        PYTHONPATH=/usr/lib/python3/dist-packages /trace/bin/python -m installer \
+            --no-compile-bytecode "${wheel}"; \
+    done; \
+    /trace/bin/python /src/startup_bytecode.py --image-root /target \
+        --site-packages /opt/registry-cleanup/lib/python3.13/site-packages --out /out
 
 # --- regctl: built from source for the target, checked by Go's module checksum database ------
 FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS regctl
@@ -157,6 +210,7 @@ LABEL org.opencontainers.image.title="registry-cleanup" \
 COPY --from=rootfs /rootfs/ /
 COPY --from=rootfs --chown=10001:10001 /rootfs/home/registry-cleanup /home/registry-cleanup
 COPY --from=venv /opt/registry-cleanup /opt/registry-cleanup
+COPY --from=bytecode /out/ /
 COPY --from=regctl /usr/local/bin/regctl /usr/local/bin/regctl
 ENV PATH="/opt/registry-cleanup/bin:/usr/local/bin:/usr/bin:/bin" \
     PYTHONDONTWRITEBYTECODE=1 \

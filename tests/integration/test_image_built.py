@@ -201,14 +201,47 @@ def test_every_elf_file_is_built_for_the_platform(built_image: image.BuiltImage,
     assert not wrong, f"{platform}: ELF files for another machine: {sorted(wrong)[:10]}"
 
 
-def test_the_image_has_no_package_manager_perl_pip_or_bytecode(built_image: image.BuiltImage):
+def test_the_image_has_no_package_manager_perl_or_pip(built_image: image.BuiltImage):
     names = {name for name, _ in layer_files(built_image, "linux/amd64")}
     for tool in ("apt", "apt-get", "dpkg", "perl", "pip", "pip3"):
         assert not [n for n in names if n.endswith(f"bin/{tool}")], f"{tool} is in the image"
     assert not [n for n in names if "/site-packages/pip/" in n]
-    assert not [n for n in names if n.endswith(".pyc")]
     assert "bin/sh" in names or "usr/bin/dash" in names
     assert "etc/ssl/certs/ca-certificates.crt" in names
+
+
+# PEP 552: the flags word after the magic number; 0b01 is hash-based, not checked at import.
+UNCHECKED_HASH = 1
+
+
+def pyc_headers(built_image: image.BuiltImage, platform: str) -> dict[str, bytes]:
+    files = layer_files(built_image, platform)
+    return {name: head for name, head in files if name.endswith(".pyc")}
+
+
+def test_bytecode_is_only_for_the_modules_the_command_imports_beside_their_sources(
+    built_image: image.BuiltImage,
+):
+    """The bytecode stage (scripts/startup_bytecode.py): CPython 3.13 .pyc files in the
+    __pycache__ beside a source the image has, one magic number, unchecked-hash (the image's
+    user cannot change a source, and a timestamp would depend on file times builders rewrite);
+    the same modules on both platforms, and not the whole standard library."""
+    amd64 = pyc_headers(built_image, "linux/amd64")
+    names = {name for name, _ in layer_files(built_image, "linux/amd64")}
+    for name, head in amd64.items():
+        directory, _, file = name.rpartition("/__pycache__/")
+        module, _, tag = file.removesuffix(".pyc").rpartition(".")
+        assert tag == "cpython-313", name
+        assert f"{directory}/{module}.py" in names, f"{name} has no source in the image"
+        assert int.from_bytes(head[4:8], "little") == UNCHECKED_HASH, name
+    assert len({head[:4] for head in amd64.values()}) == 1, "more than one magic number"
+    for module in ("registry_cleanup/cli/app", "registry_cleanup/engine/sweep", "gitlab/client"):
+        site = "opt/registry-cleanup/lib/python3.13/site-packages"
+        directory, _, file = f"{site}/{module}".rpartition("/")
+        assert f"{directory}/__pycache__/{file}.cpython-313.pyc" in amd64, module
+    stdlib = [n for n in names if n.startswith("usr/lib/python3.13/") and n.endswith(".py")]
+    assert 100 < len(amd64) < len(stdlib), len(amd64)
+    assert set(pyc_headers(built_image, "linux/arm64")) == set(amd64)
 
 
 def test_the_certificate_bundle_is_debians_and_not_the_build_machines(
@@ -328,6 +361,28 @@ def test_the_arm64_image_does_the_same_under_qemu(container, registry):
 def run_command(name: str, *argv: str, stdin: str | None = None):
     """One command in the working container, as `docker run --rm <image> ARGV` runs it."""
     return buildah("run", "--isolation", "chroot", name, "--", *argv, stdin=stdin, timeout=300)
+
+
+def compiled_at_start(verbose_stderr: str) -> tuple[list[str], list[str]]:
+    """From `python -v`'s lines: the modules read from .pyc files and those compiled from
+    source (importlib says "code object from" with the file it used)."""
+    used = [
+        line.removeprefix("# code object from ").strip("'")
+        for line in verbose_stderr.splitlines()
+        if line.startswith("# code object from ")
+    ]
+    return [u for u in used if u.endswith(".pyc")], [u for u in used if u.endswith(".py")]
+
+
+@pytest.mark.parametrize("container", ["linux/amd64"], indirect=True)
+def test_the_command_starts_from_bytecode_and_compiles_nothing(container):
+    _, name = container
+    for argv in (["--version"], ["sweep", "--help"], ["delete", "--help"]):
+        started = run_command(name, "env", "PYTHONVERBOSE=1", "registry-cleanup", *argv)
+        assert started.returncode == 0, started.stderr[-2000:]
+        from_bytecode, from_source = compiled_at_start(started.stderr)
+        assert not from_source, f"{argv}: compiled at start: {from_source}"
+        assert len(from_bytecode) > 100, argv
 
 
 @pytest.mark.parametrize("container", ["linux/amd64"], indirect=True)
