@@ -180,6 +180,15 @@ def layer_members(built_image: image.BuiltImage, platform: str) -> Iterator[tupl
                     yield member.name.removeprefix("./"), extracted.read()
 
 
+def layer_paths(built_image: image.BuiltImage, platform: str) -> set[str]:
+    """Every path in the platform's layers but directories: files and links."""
+    paths = set()
+    for layer in built_image.layers(platform):
+        with gzip.open(layer) as stream, tarfile.open(fileobj=stream) as tar:
+            paths |= {m.name.removeprefix("./") for m in tar if not m.isdir()}
+    return paths
+
+
 def layer_files(built_image: image.BuiltImage, platform: str) -> Iterator[tuple[str, bytes]]:
     """(path, first 20 bytes) of every regular file: enough for an ELF header."""
     for name, content in layer_members(built_image, platform):
@@ -227,7 +236,7 @@ def test_bytecode_is_only_for_the_modules_the_command_imports_beside_their_sourc
     user cannot change a source, and a timestamp would depend on file times builders rewrite);
     the same modules on both platforms, and not the whole standard library."""
     amd64 = pyc_headers(built_image, "linux/amd64")
-    names = {name for name, _ in layer_files(built_image, "linux/amd64")}
+    names = layer_paths(built_image, "linux/amd64")
     for name, head in amd64.items():
         directory, _, file = name.rpartition("/__pycache__/")
         module, _, tag = file.removesuffix(".pyc").rpartition(".")

@@ -55,7 +55,7 @@ def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if source.is_dir():
             shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
-            context.mkdir(parents=True, exist_ok=True)
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, context / name)
     wheels = work / "wheels"
     built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, context)
