@@ -102,14 +102,17 @@ def pushed(
     image_registry: LocalRegistry,
     regctl_binary: str,
     regctl_env: dict[str, str],
-) -> str:
+) -> Iterator[str]:
     reference = f"{image_registry.host}/{REPOSITORY}:{TAG}"
     # `./dev image --push`'s own code path: a copy of the caller's regctl config (here the
     # test registry's login), plain HTTP because the registry is on loopback.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REGCTL_CONFIG", regctl_env["REGCTL_CONFIG"])
         image.push(built_image, reference, regctl_binary)
-    return reference
+    yield reference
+    # The containers pulled it into buildah's storage under this run's registry port: a name
+    # no later run uses, about 300 MB each in vfs storage.
+    buildah("rmi", "--force", reference)
 
 
 def image_config(regctl_binary: str, env: dict[str, str], reference: str, platform: str):
