@@ -137,7 +137,12 @@ class Project:
             for name, value in registry_environment().items()
             if name != "CI" and not name.startswith("GITLAB_")
         }
-        self._env = {**inherited, **(env or {})}
+        # Nor the machine's home: Debian's bash reads ~/.bashrc when its stdin is a socket, as
+        # gitlab-ci-local's job shells' can be, and a ~/.bashrc that runs `pyenv init` put
+        # pyenv's python before the one a test put first on PATH (seen in full runs here).
+        home = directory.with_name(f"{directory.name}-home")
+        home.mkdir(parents=True, exist_ok=True)
+        self._env = {**inherited, "HOME": str(home), **(env or {})}
 
     @classmethod
     def create(
