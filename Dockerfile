@@ -142,7 +142,7 @@ COPY --from=rootfs /rootfs/usr/lib/python3.13 /target/usr/lib/python3.13
 COPY --from=rootfs /rootfs/etc/python3.13 /target/etc/python3.13
 COPY --from=rootfs /rootfs/usr/share/registry-cleanup/debian-packages /target/debian-packages
 COPY --from=venv /wheels /wheels
-COPY --from=venv /opt/registry-cleanup /opt/registry-cleanup
+COPY --from=venv /opt/registry-cleanup /target/opt/registry-cleanup
 COPY scripts/startup_bytecode.py /src/startup_bytecode.py
 # The same versions as the image's wheels: pure wheels as they are, the others (compiled for the
 # target) again for this platform.
@@ -172,8 +172,7 @@ RUN set -eu; \
         PYTHONPATH=/usr/lib/python3/dist-packages /trace/bin/python -m installer \
             --no-compile-bytecode "${wheel}"; \
     done; \
-    /trace/bin/python /src/startup_bytecode.py --image-root /target \
-        --site-packages /opt/registry-cleanup/lib/python3.13/site-packages --out /out
+    /trace/bin/python /src/startup_bytecode.py --image-root /target --out /out
 
 # --- regctl: built from source for the target, checked by Go's module checksum database ------
 FROM --platform=${BUILDPLATFORM} ${DEBIAN_IMAGE} AS regctl

@@ -5,8 +5,8 @@ platform: importing runs code, and the target's extension modules (arm64 on an a
 cannot load here. The modules the command imports (every module of the package, and the help of
 the commands, which typer renders with modules of its own) are found by importing them; each one's
 source is then taken from the target's files, a copy of the image's root with its standard
-library (``--image-root``) or its venv (``--site-packages``), and compiled into ``--out`` at the
-path the image will read it from.
+library and venv (``--image-root``), and compiled into ``--out`` at the path the image will read
+it from.
 
 The .pyc files are "unchecked-hash" (PEP 552): nothing in the image can change a source (its
 user cannot write there), and a timestamp .pyc would depend on file times that image builders
@@ -82,24 +82,16 @@ def in_image(path: Path, image_root: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--image-root", type=Path, required=True, help="the image's standard library, under /"
+        "--image-root", type=Path, required=True, help="a copy of the image's stdlib and venv"
     )
-    parser.add_argument("--site-packages", type=Path, required=True, help="the image's venv's")
     parser.add_argument("--out", type=Path, required=True, help="a root to write the .pyc under")
     args = parser.parse_args()
-    roots = {
-        IMAGE_STDLIB: args.image_root / IMAGE_STDLIB.relative_to("/"),
-        IMAGE_SITE_PACKAGES: args.site_packages,
-    }
 
+    # A set: some modules are imported under two names (typer._click and its aliases).
+    targets = {image_path(s) for s in map(source_file, import_what_the_command_imports()) if s}
     compiled = 0
-    for module in import_what_the_command_imports():
-        source = source_file(module)
-        target = image_path(source) if source else None
-        if target is None:
-            continue
-        root = IMAGE_STDLIB if target.is_relative_to(IMAGE_STDLIB) else IMAGE_SITE_PACKAGES
-        target_source = in_image(roots[root] / target.relative_to(root), args.image_root)
+    for target in sorted(t for t in targets if t is not None):
+        target_source = in_image(args.image_root / target.relative_to("/"), args.image_root)
         if not target_source.is_file():
             # A file only the build platform's wheel has: the image imports another.
             continue
