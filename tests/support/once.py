@@ -14,9 +14,16 @@ import fcntl
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+def run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every worker of this run shares (the base temporary one without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
 
 
 def once_per_run(
@@ -25,7 +32,7 @@ def once_per_run(
     """``produce()``'s result (JSON-able), computed by one worker of this run only."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return produce()
-    shared = tmp_path_factory.getbasetemp().parent
+    shared = run_directory(tmp_path_factory)
     result = shared / f"{name}.json"
     with (shared / f"{name}.lock").open("w") as lock:
         # Blocks while another worker produces it; a worker whose produce() raised leaves no

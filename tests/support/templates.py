@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 
 from tests.conftest import require_tool
 from tests.support.gitlab_ci_local import ROOT, Project, SchemaChecked
+from tests.support.once import run_directory
 
 TEMPLATES = ("branch-image", "delete-image")
 
@@ -55,10 +55,8 @@ NewProject = Callable[..., Project]
 
 @pytest.fixture(scope="session")
 def schema_checked(tmp_path_factory: pytest.TempPathFactory) -> SchemaChecked:
-    """One record for the session: under pytest-xdist, the workers' common temporary root."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return SchemaChecked(shared / "schema-checked")
+    """One record for the run, shared by its pytest-xdist workers."""
+    return SchemaChecked(run_directory(tmp_path_factory) / "schema-checked")
 
 
 @pytest.fixture
