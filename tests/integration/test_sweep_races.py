@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.seeding import EPOCH, seed_tags
+from devkit.seeding import EPOCH, copy_repository, seed_tags
 from registry_cleanup.domain.refs import slugify
 from tests.conftest import RunCli, ci_env
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
@@ -45,6 +45,8 @@ REST_TAG = "GET /projects/:id/registry/repositories/:rid/tags/:tag"
 LIVE = ["main", "live-0", "live-1", "live-2", "live-3", "doomed-a", "doomed-b"]
 # More than one GraphQL page (20), so the two-ended read and page deletes both run.
 ORPHANS = [f"gone-{n:02}" for n in range(30)]
+# The images every round's repository starts with; no project's.
+TEMPLATE = "seed/template"
 # Fresh projects per moment and path. `./dev test --quick` (a local loop) drives each once;
 # every other run, CI's included, three times.
 REPEATS = 1 if os.environ.get("REGISTRY_CLEANUP_QUICK_TESTS") else 3
@@ -81,14 +83,21 @@ class World:
         self.delete_branch("doomed-a")
 
 
-def _world(emulator: GitLabEmulator, pusher: ImagePusher, round_: int) -> World:
-    repository = f"group/app-{round_}"
-    project = emulator.add_project(repository, branches=list(LIVE))
-    emulator.add_repository(project)
-    live = seed_tags(pusher, repository, LIVE, images=len(LIVE))
+def _worlds(emulator: GitLabEmulator, pusher: ImagePusher, count: int) -> list[World]:
+    """``count`` projects with the same images and tags, one per round of a test."""
+    # Pushed once, then copied on disk to each round's repository (devkit.seeding): what a
+    # cross-repository mount and a push of every tag leave behind, without a regctl push each.
+    live = seed_tags(pusher, TEMPLATE, LIVE, images=len(LIVE))
     # feature/x was deleted last month; its image is an orphan like the others.
-    seed_tags(pusher, repository, ["feature-x", *ORPHANS], images=2)
-    return World(emulator, pusher, project, repository, pushed=dict(live))
+    seed_tags(pusher, TEMPLATE, ["feature-x", *ORPHANS], images=2)
+    worlds = []
+    for round_ in range(count):
+        repository = f"group/app-{round_}"
+        copy_repository(pusher, TEMPLATE, repository)
+        project = emulator.add_project(repository, branches=list(LIVE))
+        emulator.add_repository(project)
+        worlds.append(World(emulator, pusher, project, repository, pushed=dict(live)))
+    return worlds
 
 
 # Moments before any delete: the tag listing, the first branch and git tag lists, and a second
@@ -141,8 +150,7 @@ def test_live_refs_keep_their_images_while_the_world_moves(
     # index it asks for in a form the registry does not serve): feature-x's is unknown to the
     # tag pages, so its digest must come from somewhere before the ref lists too.
     gitlab_emulator.unreadable_digests.add("feature-x")
-    for round_ in range(REPEATS):
-        world = _world(gitlab_emulator, pusher, round_)
+    for world in _worlds(gitlab_emulator, pusher, REPEATS):
         route, index = MOMENTS[moment](graphql)
         gitlab_emulator.after_answer = {route: [None] * index + [world.move]}
 
@@ -162,7 +170,7 @@ def test_a_reproducible_rebuild_is_not_protected_by_its_age_but_by_the_invariant
     """The default --min-age (5m) with a job token, without the metadata database: the image a
     re-created branch pushes right after the branch list carries its sources' old time, so the
     grace period does not keep it; only the digest read before the ref lists does."""
-    world = _world(gitlab_emulator, pusher, 0)
+    (world,) = _worlds(gitlab_emulator, pusher, 1)
     gitlab_emulator.after_answer = {BRANCHES: [world.move]}
 
     result = run_cli("sweep", "--delete", "--json", env=_env(world, graphql=False))
@@ -229,8 +237,7 @@ def test_every_other_path_keeps_the_invariant(
     gitlab_emulator.metadata_database = metadata_database
     gitlab_emulator.unreadable_digests.add("feature-x")
     group = gitlab_emulator.add_group("group") if mode == "group" else None
-    for round_ in range(REPEATS):
-        world = _world(gitlab_emulator, pusher, round_)
+    for round_, world in enumerate(_worlds(gitlab_emulator, pusher, REPEATS)):
         env = {**ci_env(pusher.registry), **_env(world, graphql)}
         args = ["--min-age", "0m", "--json"]
         if mode == "apply":
