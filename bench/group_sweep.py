@@ -111,7 +111,7 @@ def measure_on(flavour: FlavourName, args: argparse.Namespace) -> str:
                 # Pushed a day ago (past --min-age); the copies keep the links' times.
                 seed_pushed_long_ago(s.pusher, path, tags)
             else:
-                copy_repository(s.pusher, paths[0], path)
+                copy_repository(s.pusher.registry, paths[0], path)
         token = s.emulator.group_token(group, Role.maintainer)
         print(f"{flavour}: seeded in {time.perf_counter() - seed_start:.1f} s")
         env = {**base_env(), "CI_API_V4_URL": s.api_url, "GITLAB_TOKEN": token}

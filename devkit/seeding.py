@@ -14,12 +14,14 @@ every benchmark and test then talks to the registry over HTTP.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devkit.images import ImagePusher
+from devkit.local_registry import LocalRegistry
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -40,22 +42,27 @@ def seed_tags(
         created = (EPOCH + timedelta(hours=k)).strftime("%Y-%m-%dT%H:%M:%SZ")
         # Pushed under its first tag: a real push, so the registry records the revision.
         digests.append(pusher.push(repository, tags[k], seed=f"{repository}#{k}", created=created))
-    directory = pusher.registry.tags_directory(repository)
     result = {tags[k]: digests[k] for k in range(count)}
     for index, tag in enumerate(tags[count:], start=count):
-        digest = digests[index % count]
-        hex_digest = digest.removeprefix("sha256:")
-        current = directory / tag / "current"
-        revision = directory / tag / "index" / "sha256" / hex_digest
-        current.mkdir(parents=True, exist_ok=True)
-        revision.mkdir(parents=True, exist_ok=True)
-        (current / "link").write_text(digest)
-        (revision / "link").write_text(digest)
-        result[tag] = digest
+        result[tag] = digests[index % count]
+        link_tag(pusher.registry, repository, tag, result[tag])
     return result
 
 
-def copy_repository(pusher: ImagePusher, source: str, repository: str) -> None:
+def link_tag(registry: LocalRegistry, repository: str, tag: str, digest: str) -> None:
+    """Point ``tag`` at ``digest`` on disk, as distribution records a tag push; the manifest
+    must already be a revision of ``repository``. Each link is replaced whole, so a registry
+    reading it meanwhile sees the old digest or the new one."""
+    directory = registry.tags_directory(repository) / tag
+    revision = directory / "index" / "sha256" / digest.removeprefix("sha256:") / "link"
+    for link in (revision, directory / "current" / "link"):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        written = link.with_name("link.new")
+        written.write_text(digest)
+        os.replace(written, link)
+
+
+def copy_repository(registry: LocalRegistry, source: str, repository: str) -> None:
     """Make ``repository`` hold exactly the tags and images of ``source``, on disk.
 
     distribution keeps blobs once for the whole registry and, per repository, only links:
@@ -65,6 +72,12 @@ def copy_repository(pusher: ImagePusher, source: str, repository: str) -> None:
     """
 
     def root(name: str) -> Path:
-        return pusher.registry.tags_directory(name).parent.parent
+        return registry.tags_directory(name).parent.parent
 
     shutil.copytree(root(source), root(repository), dirs_exist_ok=True)
+
+
+def copy_storage(source: Path, registry: LocalRegistry) -> None:
+    """Add a stopped registry's storage (``source``, its data directory: blobs and
+    repositories) to ``registry``'s, as if every image in it had been pushed there."""
+    shutil.copytree(source, registry.root / "data", dirs_exist_ok=True)

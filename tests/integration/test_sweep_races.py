@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,9 +32,10 @@ from pathlib import Path
 import pytest
 
 from devkit.images import ImagePusher
-from devkit.seeding import EPOCH, copy_repository, seed_tags
+from devkit.local_registry import LocalRegistry
+from devkit.seeding import EPOCH, copy_repository, copy_storage, link_tag, seed_tags
 from registry_cleanup.domain.refs import slugify
-from tests.conftest import RunCli, ci_env
+from tests.conftest import DEFAULT_FLAVOUR, RunCli, ci_env
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.fakes.registry_metadata import set_pushed_at
 
@@ -47,9 +49,52 @@ LIVE = ["main", "live-0", "live-1", "live-2", "live-3", "doomed-a", "doomed-b"]
 ORPHANS = [f"gone-{n:02}" for n in range(30)]
 # The images every round's repository starts with; no project's.
 TEMPLATE = "seed/template"
+# The images every round's repository starts with; no project's.
+TEMPLATE = "seed/template"
 # Fresh projects per moment and path. `./dev test --quick` (a local loop) drives each once;
 # every other run, CI's included, three times.
 REPEATS = 1 if os.environ.get("REGISTRY_CLEANUP_QUICK_TESTS") else 3
+
+
+# What pipelines and people do at the chosen moment: (branch, its image's tag).
+CREATED_BRANCHES = [
+    ("feature/x", "feature-x"),  # deleted last month, back now
+    ("gone-07", "gone-07"),  # an orphan's name, taken again
+    ("new/y", "new-y"),  # a branch nobody had before
+    # One that sorts first: every tag after it moves one place, some onto the next page.
+    ("a/first", "a-first"),
+]
+DELETED_BRANCH = "doomed-a"
+
+
+@dataclass(frozen=True)
+class Images:
+    """Every image the rounds use, pushed once: a stopped registry's storage holding TEMPLATE
+    (the tags each round starts with, and the images its pipelines will push, untagged), the
+    live tags' digests, and each created branch's new image."""
+
+    storage: Path
+    live: dict[str, str]
+    created: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory: pytest.TempPathFactory, regctl_binary: str) -> Images:
+    root = tmp_path_factory.mktemp("race-images")
+    with (
+        LocalRegistry(root / "registry", flavour=DEFAULT_FLAVOUR) as registry,
+        ImagePusher(registry, regctl_binary) as pusher,
+    ):
+        live = seed_tags(pusher, TEMPLATE, LIVE, images=len(LIVE))
+        # feature/x was deleted last month; its image is an orphan like the others.
+        seed_tags(pusher, TEMPLATE, ["feature-x", *ORPHANS], images=2)
+        created = {}
+        for branch, slug in CREATED_BRANCHES:
+            # A new image with an old creation time, as a reproducible build makes. Pushed
+            # under a tag of its own, which goes again: the image stays, untagged.
+            created[slug] = pusher.push(TEMPLATE, f"next-{slug}", seed=f"{branch} again")
+            shutil.rmtree(registry.tags_directory(TEMPLATE) / f"next-{slug}")
+    return Images(registry.root / "data", live, created)
 
 
 @dataclass
@@ -57,7 +102,8 @@ class World:
     """One project's refs and the digest each live ref's pipeline last pushed."""
 
     emulator: GitLabEmulator
-    pusher: ImagePusher
+    registry: LocalRegistry
+    images: Images
     project: Project
     repository: str
     pushed: dict[str, str] = field(default_factory=dict)
@@ -65,38 +111,38 @@ class World:
 
     def create_branch_and_push(self, branch: str, slug: str) -> None:
         """A pipeline of a new (or re-created) branch: the ref exists, then its image is
-        pushed, a new image with an old creation time."""
+        pushed. Its blobs and manifest are in the repository already (Images), so the push is
+        what a registry records for it: the tag's links, written on disk."""
         self.project.branches.append(branch)
-        self.pushed[slug] = self.pusher.push(self.repository, slug, seed=f"{branch} again")
+        self.pushed[slug] = self.images.created[slug]
+        link_tag(self.registry, self.repository, slug, self.pushed[slug])
         self.repushed.add(slug)
 
-    def delete_branch(self, branch: str) -> None:
-        self.project.branches.remove(branch)
+    def env(self, graphql: bool) -> dict[str, str]:
+        return _env(self.emulator, self.project, graphql)
 
     def move(self) -> None:
         """Everything pipelines and people do at the chosen moment."""
-        self.create_branch_and_push("feature/x", "feature-x")  # deleted last month, back now
-        self.create_branch_and_push("gone-07", "gone-07")  # an orphan's name, taken again
-        self.create_branch_and_push("new/y", "new-y")  # a branch nobody had before
-        # One that sorts first: every tag after it moves one place, some onto the next page.
-        self.create_branch_and_push("a/first", "a-first")
-        self.delete_branch("doomed-a")
+        for branch, slug in CREATED_BRANCHES:
+            self.create_branch_and_push(branch, slug)
+        self.project.branches.remove(DELETED_BRANCH)
 
 
-def _worlds(emulator: GitLabEmulator, pusher: ImagePusher, count: int) -> list[World]:
-    """``count`` projects with the same images and tags, one per round of a test."""
-    # Pushed once, then copied on disk to each round's repository (devkit.seeding): what a
-    # cross-repository mount and a push of every tag leave behind, without a regctl push each.
-    live = seed_tags(pusher, TEMPLATE, LIVE, images=len(LIVE))
-    # feature/x was deleted last month; its image is an orphan like the others.
-    seed_tags(pusher, TEMPLATE, ["feature-x", *ORPHANS], images=2)
+def _worlds(
+    emulator: GitLabEmulator, registry: LocalRegistry, images: Images, count: int
+) -> list[World]:
+    """``count`` projects with the same images and tags, one per round of a test: the pushed
+    images copied on disk to each round's repository (devkit.seeding), what a
+    cross-repository mount and a push of every tag leave behind, without a regctl push each."""
+    copy_storage(images.storage, registry)
     worlds = []
     for round_ in range(count):
         repository = f"group/app-{round_}"
-        copy_repository(pusher, TEMPLATE, repository)
+        copy_repository(registry, TEMPLATE, repository)
         project = emulator.add_project(repository, branches=list(LIVE))
         emulator.add_repository(project)
-        worlds.append(World(emulator, pusher, project, repository, pushed=dict(live)))
+        world = World(emulator, registry, images, project, repository, pushed=dict(images.live))
+        worlds.append(world)
     return worlds
 
 
@@ -110,8 +156,7 @@ MOMENTS: dict[str, Callable[[bool], tuple[str, int]]] = {
 }
 
 
-def _env(world: World, graphql: bool) -> dict[str, str]:
-    emulator, project = world.emulator, world.project
+def _env(emulator: GitLabEmulator, project: Project, graphql: bool) -> dict[str, str]:
     env = {"CI_API_V4_URL": emulator.url, "CI_PROJECT_ID": str(project.id)}
     if graphql:
         env["GITLAB_TOKEN"] = emulator.personal_token(project, Role.developer)
@@ -121,7 +166,7 @@ def _env(world: World, graphql: bool) -> dict[str, str]:
 
 
 def _check(world: World, result_stdout: str) -> None:
-    registry = world.pusher.registry
+    registry = world.registry
     project = world.project
     for branch in project.branches:
         slug = slugify(branch)
@@ -139,7 +184,8 @@ def _check(world: World, result_stdout: str) -> None:
 @pytest.mark.parametrize("graphql", [True, False], ids=["access-token", "job-token"])
 def test_live_refs_keep_their_images_while_the_world_moves(
     gitlab_emulator: GitLabEmulator,
-    pusher: ImagePusher,
+    registry: LocalRegistry,
+    images: Images,
     run_cli: RunCli,
     moment: str,
     metadata_database: bool,
@@ -150,11 +196,11 @@ def test_live_refs_keep_their_images_while_the_world_moves(
     # index it asks for in a form the registry does not serve): feature-x's is unknown to the
     # tag pages, so its digest must come from somewhere before the ref lists too.
     gitlab_emulator.unreadable_digests.add("feature-x")
-    for world in _worlds(gitlab_emulator, pusher, REPEATS):
+    for world in _worlds(gitlab_emulator, registry, images, REPEATS):
         route, index = MOMENTS[moment](graphql)
         gitlab_emulator.after_answer = {route: [None] * index + [world.move]}
 
-        result = run_cli("sweep", "--delete", "--json", "--min-age", "0m", env=_env(world, graphql))
+        result = run_cli("sweep", "--delete", "--json", "--min-age", "0m", env=world.env(graphql))
 
         assert result.returncode == 0, result.stderr
         moved = not gitlab_emulator.after_answer[route]
@@ -165,15 +211,15 @@ def test_live_refs_keep_their_images_while_the_world_moves(
 
 
 def test_a_reproducible_rebuild_is_not_protected_by_its_age_but_by_the_invariant(
-    gitlab_emulator: GitLabEmulator, pusher: ImagePusher, run_cli: RunCli
+    gitlab_emulator: GitLabEmulator, registry: LocalRegistry, images: Images, run_cli: RunCli
 ) -> None:
     """The default --min-age (5m) with a job token, without the metadata database: the image a
     re-created branch pushes right after the branch list carries its sources' old time, so the
     grace period does not keep it; only the digest read before the ref lists does."""
-    (world,) = _worlds(gitlab_emulator, pusher, 1)
+    (world,) = _worlds(gitlab_emulator, registry, images, 1)
     gitlab_emulator.after_answer = {BRANCHES: [world.move]}
 
-    result = run_cli("sweep", "--delete", "--json", env=_env(world, graphql=False))
+    result = run_cli("sweep", "--delete", "--json", env=world.env(graphql=False))
 
     assert result.returncode == 0, result.stderr
     _check(world, result.stdout)
@@ -199,11 +245,10 @@ def test_a_listing_is_complete_only_when_gitlab_says_it_ended(
     seed_tags(pusher, "group/app", orphans, images=3)
     for n, name in enumerate(orphans):  # the metadata database dates a tag by its push
         set_pushed_at(pusher.registry, "group/app", name, EPOCH + timedelta(hours=n % 3))
-    world = World(gitlab_emulator, pusher, project, "group/app")
 
-    result = run_cli(
-        "sweep", "--delete", "--json", "--keep-n", "5", "--min-age", "0m", env=_env(world, True)
-    )
+    env = _env(gitlab_emulator, project, graphql=True)
+
+    result = run_cli("sweep", "--delete", "--json", "--keep-n", "5", "--min-age", "0m", env=env)
 
     assert result.returncode == 0, result.stderr
     newest = ["gone-02", "gone-05", "gone-08", "gone-11", "gone-14"]
@@ -225,7 +270,8 @@ PATHS = [
 @pytest.mark.parametrize(("mode", "graphql"), PATHS)
 def test_every_other_path_keeps_the_invariant(
     gitlab_emulator: GitLabEmulator,
-    pusher: ImagePusher,
+    registry: LocalRegistry,
+    images: Images,
     run_cli: RunCli,
     tmp_path: Path,
     mode: str,
@@ -237,8 +283,8 @@ def test_every_other_path_keeps_the_invariant(
     gitlab_emulator.metadata_database = metadata_database
     gitlab_emulator.unreadable_digests.add("feature-x")
     group = gitlab_emulator.add_group("group") if mode == "group" else None
-    for round_, world in enumerate(_worlds(gitlab_emulator, pusher, REPEATS)):
-        env = {**ci_env(pusher.registry), **_env(world, graphql)}
+    for round_, world in enumerate(_worlds(gitlab_emulator, registry, images, REPEATS)):
+        env = {**ci_env(registry), **world.env(graphql)}
         args = ["--min-age", "0m", "--json"]
         if mode == "apply":
             plan = tmp_path / f"plan-{round_}.json"
