@@ -60,12 +60,21 @@ class ProcSampler:
         ]
 
     def _watch(self) -> None:
+        # Processes that do not descend from this one, looked at once: none of them can become
+        # a descendant, and reading every process's exe at every poll kept a CPU half busy. A
+        # pid leaves the set when its process is gone; reused within one poll, it cannot be.
+        foreign: set[int] = set()
         while not self._stop.wait(self._interval):
-            for pid in _pids():
-                if pid in self._samples or _exe(pid) != self._binary:
+            running = set(_pids())
+            foreign &= running
+            for pid in running - foreign:
+                if pid in self._samples:
                     continue
                 if not _descends_from(pid, self._ancestor):
+                    foreign.add(pid)
                     continue
+                if _exe(pid) != self._binary:
+                    continue  # not yet, perhaps: a forked child execs the binary later
                 try:
                     cmdline = _split(f"/proc/{pid}/cmdline")
                     environ = _split(f"/proc/{pid}/environ")
