@@ -17,11 +17,12 @@ hadolint Dockerfile
 # source again (about 25 ms of CPU of every start).
 python -m compileall -q entrypoint
 # Worker processes (pytest-xdist). Serially the suite spends about half its time waiting
-# (registries, regctl, deliberate faults and time-outs), so more workers than the 2 CPUs pay:
-# on a 134-test slice 2 workers took 187 s, 3 took 128 s, 4 took 122 s, 6 took 115 s, at ever
-# more CPU seconds (117, 122, 131, 139). 4 is the knee; TEST_WORKERS overrides it (0: no
-# workers, everything in this process). conftest.py keeps a few modules on one worker each.
-xdist=(-n "${TEST_WORKERS:-4}")
+# (registries, regctl, deliberate faults and time-outs), so more workers than the 2 CPUs pay.
+# Whole suite under CI on 2 CPUs (2026-12-07): 4 workers 474 s at 826 CPU-s, 6 workers 449 s
+# at 851 CPU-s (once the command started warm, the waits were a larger share). TEST_WORKERS
+# overrides it (0: no workers, everything in this process). conftest.py keeps a few modules on
+# one worker each.
+xdist=(-n "${TEST_WORKERS:-6}")
 if [ "${1:-}" = "--quick" ]; then
   shift
   if [ -n "${CI:-}" ]; then
