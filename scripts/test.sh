@@ -23,6 +23,9 @@ python -m compileall -q entrypoint
 # overrides it (0: no workers, everything in this process). conftest.py keeps a few modules on
 # one worker each.
 xdist=(-n "${TEST_WORKERS:-6}")
+# One collection first, so that the workers find pytest's rewritten test modules cached
+# (conftest.py) instead of all rewriting them at once; its errors show in the run itself.
+pytest --collect-only -q -p no:xdist >/dev/null 2>&1 || true
 if [ "${1:-}" = "--quick" ]; then
   shift
   if [ -n "${CI:-}" ]; then

@@ -24,6 +24,11 @@ from devkit.local_registry import (
 from tests.support.warm_command import WarmCommand
 
 ROOT = Path(__file__).resolve().parent.parent
+# pytest keeps the test modules it rewrote (assertions) in __pycache__ only where bytecode may
+# be written; with PYTHONDONTWRITEBYTECODE set (as on this machine) every worker rewrote every
+# module again, about 4 CPU-seconds each. This process only: the commands it starts keep the
+# caller's environment. scripts/test.sh collects once before the workers start.
+sys.dont_write_bytecode = False
 # The GitLab API emulator's fixtures (gitlab_emulator), and those of the component tests
 # (gitlab-ci-local projects), kept next to their helpers. One list: a second assignment would
 # silently drop the first.
