@@ -79,5 +79,6 @@ def copy_repository(registry: LocalRegistry, source: str, repository: str) -> No
 
 def copy_storage(source: Path, registry: LocalRegistry) -> None:
     """Add a stopped registry's storage (``source``, its data directory: blobs and
-    repositories) to ``registry``'s, as if every image in it had been pushed there."""
-    shutil.copytree(source, registry.root / "data", dirs_exist_ok=True)
+    repositories) to ``registry``'s, as if every image in it had been pushed there just now
+    (the files get new times: the metadata database's push time is a link's)."""
+    shutil.copytree(source, registry.root / "data", dirs_exist_ok=True, copy_function=shutil.copy)

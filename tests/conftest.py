@@ -21,6 +21,7 @@ from devkit.local_registry import (
     find_registry_binary,
     registry_environment,
 )
+from devkit.seeding import copy_storage
 from tests.support.warm_command import WarmCommand
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,6 +188,36 @@ def registry_no_deletes(
 def pusher(registry: LocalRegistry, regctl_binary: str) -> Iterator[ImagePusher]:
     with ImagePusher(registry, regctl_binary) as images:
         yield images
+
+
+Seed = Callable[[ImagePusher], dict[str, str]]
+PushedOnce = Callable[[LocalRegistry, Seed], dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def pushed_once(tmp_path_factory: pytest.TempPathFactory, regctl_binary: str) -> PushedOnce:
+    """``seed``'s images in a test's registry, pushed with regctl once per worker and flavour.
+
+    Many tests start from the same few images; each push costs about 75 ms of regctl's and the
+    registry's CPU. The first test of a seed pushes them into a registry of its own; every test
+    then gets a copy of that storage (devkit.seeding.copy_storage), what the pushes left.
+    """
+    stored: dict[tuple[Seed, str], tuple[Path, dict[str, str]]] = {}
+
+    def seeded(registry: LocalRegistry, seed: Seed) -> dict[str, str]:
+        key = (seed, registry.flavour)
+        if key not in stored:
+            root = tmp_path_factory.mktemp("pushed-once") / "registry"
+            with (
+                LocalRegistry(root, flavour=registry.flavour) as source,
+                ImagePusher(source, regctl_binary) as pusher,
+            ):
+                stored[key] = (root / "data", seed(pusher))
+        storage, digests = stored[key]
+        copy_storage(storage, registry)
+        return dict(digests)
+
+    return seeded
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import FlavourName, LocalRegistry
-from tests.conftest import CliResult, RunCli
+from tests.conftest import CliResult, PushedOnce, RunCli
 from tests.support.fault_proxy import FaultProxy
 from tests.support.in_process import run_in_process
 from tests.support.scenario import REPO, TARGET, job_env, seed, state
@@ -216,8 +216,8 @@ def test_the_catalogue_is_big_enough() -> None:
 
 
 @pytest.fixture
-def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
-    return seed(pusher)
+def seeded(registry: LocalRegistry, pushed_once: PushedOnce) -> dict[str, str]:
+    return pushed_once(registry, seed)
 
 
 @pytest.fixture

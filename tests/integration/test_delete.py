@@ -10,7 +10,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry
-from tests.conftest import RunCli, ci_env
+from tests.conftest import PushedOnce, RunCli, ci_env
 from tests.support.fault_proxy import FaultProxy
 
 # Registry behaviour: on distribution 2.8 (regctl's placeholder path) and v3 (DELETE by tag).
@@ -24,8 +24,7 @@ def branch_env(registry: LocalRegistry, branch: str, **extra: str) -> dict[str, 
     return ci_env(registry, CI_COMMIT_REF_NAME=branch, CI_COMMIT_BRANCH=branch, **extra)
 
 
-@pytest.fixture
-def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
+def _seed(pusher: ImagePusher) -> dict[str, str]:
     """main, a feature branch, a second tag on the feature's digest, a release and latest."""
     digests = {
         "main": pusher.push(REPO, "main"),
@@ -35,6 +34,11 @@ def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
     }
     digests["pinned-copy"] = pusher.tag(REPO, "feature-login", "pinned-copy")
     return digests
+
+
+@pytest.fixture
+def seeded(registry: LocalRegistry, pushed_once: PushedOnce) -> dict[str, str]:
+    return pushed_once(registry, _seed)
 
 
 def test_deletes_the_branch_tag_and_keeps_the_tag_sharing_its_digest(

@@ -29,7 +29,7 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry
-from tests.conftest import RunCli
+from tests.conftest import PushedOnce, RunCli
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.scenario import (
     BY_DIGEST,
@@ -145,8 +145,8 @@ SCENARIOS = [
 
 
 @pytest.fixture
-def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
-    return seed(pusher)
+def seeded(registry: LocalRegistry, pushed_once: PushedOnce) -> dict[str, str]:
+    return pushed_once(registry, seed)
 
 
 @pytest.mark.both_registries

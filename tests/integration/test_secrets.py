@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry
 from registry_cleanup.registry.hosts import TlsMode, is_loopback, tls_notice
-from tests.conftest import RunCli
+from tests.conftest import PushedOnce, RunCli
 from tests.support.fault_proxy import Fault, FaultProxy, wait_for
 from tests.support.proc_sampler import ProcSampler
 from tests.support.regctl_spy import Spy, make_spy
@@ -31,8 +30,8 @@ pytestmark = pytest.mark.both_registries
 
 
 @pytest.fixture
-def seeded(registry: LocalRegistry, pusher: ImagePusher) -> dict[str, str]:
-    return seed(pusher)
+def seeded(registry: LocalRegistry, pushed_once: PushedOnce) -> dict[str, str]:
+    return pushed_once(registry, seed)
 
 
 @pytest.fixture
