@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
+from registry_cleanup.gitlab.client import DEFAULT_TIMEOUT_SECONDS
 from tests.support.warm_command import FRESH_ENV, WarmCommand
 
 CASES = [
@@ -94,22 +96,37 @@ def test_a_run_starts_fresh_where_start_up_reads_its_environment(
 def test_a_time_out_kills_the_run(warm_command: WarmCommand) -> None:
     """GitLab accepts the connection and never answers: the caller gives up after its time-out,
     as subprocess.run does, and the child is killed (its connection closes)."""
+    seen: list[str] = []
+    closed_at: list[float] = []
+
+    def silent_gitlab(server: socket.socket) -> None:
+        # Accepts the command's connection, reads its request and waits for the end.
+        connection, _ = server.accept()
+        with connection:
+            connection.settimeout(60)
+            while connection.recv(65536):
+                seen.append("request")
+        seen.append("closed")
+        closed_at.append(time.monotonic())
+
     with socket.create_server(("127.0.0.1", 0)) as gitlab:
-        port = gitlab.getsockname()[1]
+        gitlab.settimeout(60)
+        listening = threading.Thread(target=silent_gitlab, args=(gitlab,), daemon=True)
+        listening.start()
         env = {
             **warm_command.env,
-            "CI_API_V4_URL": f"http://127.0.0.1:{port}/api/v4",
+            "CI_API_V4_URL": f"http://127.0.0.1:{gitlab.getsockname()[1]}/api/v4",
             "CI_PROJECT_ID": "1",
             "GITLAB_TOKEN": "glpat-never-answered",
         }
         started = time.monotonic()
         with pytest.raises(subprocess.TimeoutExpired):
-            warm_command.run([warm_command.command, "sweep"], env, None, timeout=3)
-        assert time.monotonic() - started < 10
+            warm_command.run([warm_command.command, "sweep"], env, None, timeout=5)
+        gave_up = time.monotonic()
+        assert gave_up - started < 30
+        listening.join(60)
 
-        gitlab.settimeout(10)
-        connection, _ = gitlab.accept()
-        connection.settimeout(10)
-        with connection:
-            while connection.recv(65536):  # the request, then the end: the child is gone
-                pass
+    assert seen[:1] == ["request"], "the command never reached GitLab"
+    assert seen[-1:] == ["closed"], "the command still holds its connection: not killed"
+    # Killed, not given up by itself: its own time-out for a GitLab answer is far longer.
+    assert closed_at[0] - gave_up < DEFAULT_TIMEOUT_SECONDS / 2
