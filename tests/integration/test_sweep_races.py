@@ -33,9 +33,9 @@ import pytest
 
 from devkit.images import ImagePusher
 from devkit.local_registry import LocalRegistry
-from devkit.seeding import EPOCH, copy_repository, copy_storage, link_tag, seed_tags
+from devkit.seeding import EPOCH, copy_repository, link_tag, seed_tags
 from registry_cleanup.domain.refs import slugify
-from tests.conftest import DEFAULT_FLAVOUR, RunCli, ci_env
+from tests.conftest import PushedOnce, RunCli, ci_env
 from tests.fakes.gitlab_emulator import GitLabEmulator, Project, Role
 from tests.fakes.registry_metadata import set_pushed_at
 
@@ -47,8 +47,6 @@ REST_TAG = "GET /projects/:id/registry/repositories/:rid/tags/:tag"
 LIVE = ["main", "live-0", "live-1", "live-2", "live-3", "doomed-a", "doomed-b"]
 # More than one GraphQL page (20), so the two-ended read and page deletes both run.
 ORPHANS = [f"gone-{n:02}" for n in range(30)]
-# The images every round's repository starts with; no project's.
-TEMPLATE = "seed/template"
 # The images every round's repository starts with; no project's.
 TEMPLATE = "seed/template"
 # Fresh projects per moment and path. `./dev test --quick` (a local loop) drives each once;
@@ -67,34 +65,17 @@ CREATED_BRANCHES = [
 DELETED_BRANCH = "doomed-a"
 
 
-@dataclass(frozen=True)
-class Images:
-    """Every image the rounds use, pushed once: a stopped registry's storage holding TEMPLATE
-    (the tags each round starts with, and the images its pipelines will push, untagged), the
-    live tags' digests, and each created branch's new image."""
-
-    storage: Path
-    live: dict[str, str]
-    created: dict[str, str]
-
-
-@pytest.fixture(scope="session")
-def images(tmp_path_factory: pytest.TempPathFactory, regctl_binary: str) -> Images:
-    root = tmp_path_factory.mktemp("race-images")
-    with (
-        LocalRegistry(root / "registry", flavour=DEFAULT_FLAVOUR) as registry,
-        ImagePusher(registry, regctl_binary) as pusher,
-    ):
-        live = seed_tags(pusher, TEMPLATE, LIVE, images=len(LIVE))
-        # feature/x was deleted last month; its image is an orphan like the others.
-        seed_tags(pusher, TEMPLATE, ["feature-x", *ORPHANS], images=2)
-        created = {}
-        for branch, slug in CREATED_BRANCHES:
-            # A new image with an old creation time, as a reproducible build makes. Pushed
-            # under a tag of its own, which goes again: the image stays, untagged.
-            created[slug] = pusher.push(TEMPLATE, f"next-{slug}", seed=f"{branch} again")
-            shutil.rmtree(registry.tags_directory(TEMPLATE) / f"next-{slug}")
-    return Images(registry.root / "data", live, created)
+def _seed_template(pusher: ImagePusher) -> dict[str, str]:
+    """TEMPLATE's tags, and each created branch's new image under ``next-<slug>``, untagged
+    again once pushed: the image stays in the repository for a round's pipeline to tag."""
+    digests = seed_tags(pusher, TEMPLATE, LIVE, images=len(LIVE))
+    # feature/x was deleted last month; its image is an orphan like the others.
+    seed_tags(pusher, TEMPLATE, ["feature-x", *ORPHANS], images=2)
+    for branch, slug in CREATED_BRANCHES:
+        # A new image with an old creation time, as a reproducible build makes.
+        digests[f"next-{slug}"] = pusher.push(TEMPLATE, f"next-{slug}", seed=f"{branch} again")
+        shutil.rmtree(pusher.registry.tags_directory(TEMPLATE) / f"next-{slug}")
+    return digests
 
 
 @dataclass
@@ -103,7 +84,8 @@ class World:
 
     emulator: GitLabEmulator
     registry: LocalRegistry
-    images: Images
+    # Each created branch's new image (tag -> digest), already in the repository.
+    created: dict[str, str]
     project: Project
     repository: str
     pushed: dict[str, str] = field(default_factory=dict)
@@ -111,10 +93,10 @@ class World:
 
     def create_branch_and_push(self, branch: str, slug: str) -> None:
         """A pipeline of a new (or re-created) branch: the ref exists, then its image is
-        pushed. Its blobs and manifest are in the repository already (Images), so the push is
-        what a registry records for it: the tag's links, written on disk."""
+        pushed. Its blobs and manifest are in the repository already (_seed_template), so the
+        push is what a registry records for it: the tag's links, written on disk."""
         self.project.branches.append(branch)
-        self.pushed[slug] = self.images.created[slug]
+        self.pushed[slug] = self.created[slug]
         link_tag(self.registry, self.repository, slug, self.pushed[slug])
         self.repushed.add(slug)
 
@@ -129,20 +111,21 @@ class World:
 
 
 def _worlds(
-    emulator: GitLabEmulator, registry: LocalRegistry, images: Images, count: int
+    emulator: GitLabEmulator, registry: LocalRegistry, pushed_once: PushedOnce, count: int
 ) -> list[World]:
-    """``count`` projects with the same images and tags, one per round of a test: the pushed
-    images copied on disk to each round's repository (devkit.seeding), what a
-    cross-repository mount and a push of every tag leave behind, without a regctl push each."""
-    copy_storage(images.storage, registry)
+    """``count`` projects with the same images and tags, one per round of a test: TEMPLATE,
+    pushed once (conftest.pushed_once), copied on disk to each round's repository
+    (devkit.seeding), what a cross-repository mount and a push of every tag leave behind."""
+    digests = pushed_once(registry, _seed_template)
+    live = {tag: digests[tag] for tag in LIVE}
+    created = {slug: digests[f"next-{slug}"] for _, slug in CREATED_BRANCHES}
     worlds = []
     for round_ in range(count):
         repository = f"group/app-{round_}"
         copy_repository(registry, TEMPLATE, repository)
         project = emulator.add_project(repository, branches=list(LIVE))
         emulator.add_repository(project)
-        world = World(emulator, registry, images, project, repository, pushed=dict(images.live))
-        worlds.append(world)
+        worlds.append(World(emulator, registry, created, project, repository, pushed=dict(live)))
     return worlds
 
 
@@ -185,7 +168,7 @@ def _check(world: World, result_stdout: str) -> None:
 def test_live_refs_keep_their_images_while_the_world_moves(
     gitlab_emulator: GitLabEmulator,
     registry: LocalRegistry,
-    images: Images,
+    pushed_once: PushedOnce,
     run_cli: RunCli,
     moment: str,
     metadata_database: bool,
@@ -196,7 +179,7 @@ def test_live_refs_keep_their_images_while_the_world_moves(
     # index it asks for in a form the registry does not serve): feature-x's is unknown to the
     # tag pages, so its digest must come from somewhere before the ref lists too.
     gitlab_emulator.unreadable_digests.add("feature-x")
-    for world in _worlds(gitlab_emulator, registry, images, REPEATS):
+    for world in _worlds(gitlab_emulator, registry, pushed_once, REPEATS):
         route, index = MOMENTS[moment](graphql)
         gitlab_emulator.after_answer = {route: [None] * index + [world.move]}
 
@@ -211,12 +194,15 @@ def test_live_refs_keep_their_images_while_the_world_moves(
 
 
 def test_a_reproducible_rebuild_is_not_protected_by_its_age_but_by_the_invariant(
-    gitlab_emulator: GitLabEmulator, registry: LocalRegistry, images: Images, run_cli: RunCli
+    gitlab_emulator: GitLabEmulator,
+    registry: LocalRegistry,
+    pushed_once: PushedOnce,
+    run_cli: RunCli,
 ) -> None:
     """The default --min-age (5m) with a job token, without the metadata database: the image a
     re-created branch pushes right after the branch list carries its sources' old time, so the
     grace period does not keep it; only the digest read before the ref lists does."""
-    (world,) = _worlds(gitlab_emulator, registry, images, 1)
+    (world,) = _worlds(gitlab_emulator, registry, pushed_once, 1)
     gitlab_emulator.after_answer = {BRANCHES: [world.move]}
 
     result = run_cli("sweep", "--delete", "--json", env=world.env(graphql=False))
@@ -271,7 +257,7 @@ PATHS = [
 def test_every_other_path_keeps_the_invariant(
     gitlab_emulator: GitLabEmulator,
     registry: LocalRegistry,
-    images: Images,
+    pushed_once: PushedOnce,
     run_cli: RunCli,
     tmp_path: Path,
     mode: str,
@@ -283,7 +269,7 @@ def test_every_other_path_keeps_the_invariant(
     gitlab_emulator.metadata_database = metadata_database
     gitlab_emulator.unreadable_digests.add("feature-x")
     group = gitlab_emulator.add_group("group") if mode == "group" else None
-    for round_, world in enumerate(_worlds(gitlab_emulator, registry, images, REPEATS)):
+    for round_, world in enumerate(_worlds(gitlab_emulator, registry, pushed_once, REPEATS)):
         env = {**ci_env(registry), **world.env(graphql)}
         args = ["--min-age", "0m", "--json"]
         if mode == "apply":
